@@ -9,6 +9,7 @@ One contract test suite (``tests/test_store_contract.py``) runs against both.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,6 +27,78 @@ class VersionConflict(StoreError):
 
 class StoreUnavailable(StoreError):
     """The data directory cannot be written (disk full, read-only, missing)."""
+
+
+class UnknownCase(StoreError):
+    """Evidence was written for a case that does not exist."""
+
+
+#: Event-log entries kept per chat; older ones are pruned on write (cheap: one index range).
+LOG_KEEP_PER_CHAT = 200
+
+#: Reminder statuses. Only ``pending`` reminders are due; :meth:`Store.mark_reminder` moves a
+#: reminder out of ``pending`` exactly once.
+REMINDER_FINAL = frozenset({"sent", "failed", "cancelled"})
+
+#: Case statuses that :meth:`Store.purge_closed_cases` may delete.
+CASE_DONE = frozenset({"closed", "resolved"})
+
+#: Case ``fields`` keys that are not personal and survive :meth:`Store.forget` (statistics).
+#: Everything else (order number, descriptions, what the seller said, …) is removed.
+CASE_KEEP_FIELDS = frozenset(
+    {"reason", "stage", "order_status", "problem", "scenario", "evidence_kinds", "outcome"}
+)
+_DATE_KEY = re.compile(r".*(_at|_on|_date)$")
+_DATE_VALUE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][0-9:.+\-Z]*)?$")
+_CODE_VALUE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+
+
+def anonymized_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Returns the case fields without personal data (what :meth:`Store.forget` keeps).
+
+    Kept: the keys in :data:`CASE_KEEP_FIELDS` whose values are codes/numbers/lists of codes,
+    and date-like keys (``*_at``, ``*_on``, ``*_date``) holding numbers or ISO dates.
+    """
+    kept: dict[str, Any] = {}
+    for key, value in fields.items():
+        keep = key in CASE_KEEP_FIELDS and _is_code(value)
+        if not keep and _DATE_KEY.match(key):
+            keep = _is_date(value)
+        if keep:
+            kept[key] = value
+    return kept
+
+
+def anonymized_timeline(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Returns the timeline with only ``at`` and code-like ``what`` values (no free text)."""
+    out: list[dict[str, Any]] = []
+    for entry in timeline:
+        what = entry.get("what")
+        out.append(
+            {
+                "at": entry.get("at"),
+                "what": what if isinstance(what, str) and _CODE_VALUE.match(what) else "",
+            }
+        )
+    return out
+
+
+def _is_date(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    return isinstance(value, str) and bool(_DATE_VALUE.match(value))
+
+
+def _is_code(value: Any) -> bool:
+    if isinstance(value, bool | int | float) or value is None:
+        return True
+    if isinstance(value, str):
+        return bool(_CODE_VALUE.match(value))
+    if isinstance(value, list):
+        return all(isinstance(v, str) and _CODE_VALUE.match(v) for v in value)
+    return False
 
 
 @dataclass(slots=True)
@@ -68,6 +141,40 @@ class Case:
 
 
 @dataclass(slots=True)
+class Reminder:
+    """A message the service sends later (``due`` is Unix time).
+
+    ``status``: ``pending`` → ``sent`` / ``failed`` / ``cancelled`` (moved exactly once).
+    ``id`` is ``None`` until the store assigns one on commit.
+    """
+
+    id: int | None
+    chat_id: int
+    kind: str
+    due: float
+    payload: dict[str, Any]
+    status: str = "pending"
+    created_at: float = 0.0
+
+
+@dataclass(slots=True)
+class OutboxItem:
+    """Work for the integration hook (e.g. notify an operator), retried until done.
+
+    ``status``: ``pending`` → ``done`` (or stays ``pending`` with ``attempts``/``last_error``
+    bumped by :meth:`Store.outbox_retry`). ``next_at`` is when it is due (``0`` = now).
+    """
+
+    id: int | None
+    kind: str
+    payload: dict[str, Any]
+    attempts: int = 0
+    next_at: float = 0.0
+    status: str = "pending"
+    last_error: str = ""
+
+
+@dataclass(slots=True)
 class Changes:
     """Everything one update writes, applied atomically by :meth:`Store.commit`."""
 
@@ -77,6 +184,17 @@ class Changes:
     log: list[LogEntry] = field(default_factory=list)
     cases: list[Case] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
+    #: New reminders; the store sets their ``id`` (and ``created_at`` if 0) on commit.
+    reminders_add: list[Reminder] = field(default_factory=list)
+    #: ``(chat_id, kind)`` — cancel that chat's pending reminders of ``kind`` (``None`` = all).
+    #: Applied before ``reminders_add``, so "replace the nudge" is one cancel plus one add.
+    reminders_cancel: list[tuple[int, str | None]] = field(default_factory=list)
+    #: New outbox items; the store sets their ``id`` on commit.
+    outbox: list[OutboxItem] = field(default_factory=list)
+
+
+#: What :meth:`Store.chat_flags` reports for a chat that never set a flag.
+CHAT_FLAG_DEFAULTS: dict[str, Any] = {"blocked": False, "reminders_consent": True, "language": None}
 
 
 class Store(Protocol):
@@ -119,6 +237,73 @@ class Store(Protocol):
 
     def log_of(self, chat_id: int, limit: int = 100) -> Sequence[LogEntry]:
         """Returns the most recent event-log entries of a chat, oldest first."""
+        ...
+
+    # -- reminders ------------------------------------------------------------------------
+
+    def due_reminders(self, now: float, limit: int = 100) -> list[Reminder]:
+        """Returns pending reminders with ``due <= now``, earliest first."""
+        ...
+
+    def mark_reminder(self, reminder_id: int, status: str) -> bool:
+        """Moves a pending reminder to ``sent``/``failed``/``cancelled``.
+
+        Returns whether it changed: only the first caller gets ``True`` (exactly-once delivery:
+        mark ``sent`` *before* sending, skip if ``False``).
+        """
+        ...
+
+    def pending_reminders(self, chat_id: int) -> list[Reminder]:
+        """Returns the chat's pending reminders, earliest first."""
+        ...
+
+    def cancel_reminder(self, chat_id: int, reminder_id: int) -> bool:
+        """Cancels one pending reminder if it belongs to ``chat_id``; returns whether it did."""
+        ...
+
+    def reschedule_reminder(self, reminder_id: int, due: float) -> bool:
+        """Moves a pending reminder to ``due``; returns whether it was pending."""
+        ...
+
+    # -- outbox -----------------------------------------------------------------------------
+
+    def due_outbox(self, now: float, limit: int = 100) -> list[OutboxItem]:
+        """Returns pending outbox items with ``next_at <= now``, oldest first."""
+        ...
+
+    def outbox_done(self, item_id: int) -> bool:
+        """Marks an item done; returns whether it was pending."""
+        ...
+
+    def outbox_retry(self, item_id: int, next_at: float, error: str) -> bool:
+        """Counts a failed attempt and postpones the item to ``next_at``."""
+        ...
+
+    # -- chats ------------------------------------------------------------------------------
+
+    def set_chat_flag(self, chat_id: int, name: str, value: Any) -> None:
+        """Sets a chat flag (``blocked``, ``reminders_consent``, ``language`` or any other)."""
+        ...
+
+    def chat_flags(self, chat_id: int) -> dict[str, Any]:
+        """Returns the chat's flags with defaults filled in (see :data:`CHAT_FLAG_DEFAULTS`)."""
+        ...
+
+    # -- privacy and retention ----------------------------------------------------------------
+
+    def forget(self, chat_id: int) -> dict[str, int]:
+        """Deletes the chat's personal data in one transaction; returns counts.
+
+        Deletes the conversation, the chat's reminders, its event log and the evidence of its
+        cases; the cases stay for statistics with personal fields removed
+        (:func:`anonymized_fields`) and ``chat_id`` set to 0. Chat flags stay (they record the
+        shopper's wishes, e.g. no reminders). Keys: ``conversations``, ``reminders``, ``log``,
+        ``evidence``, ``cases``.
+        """
+        ...
+
+    def purge_closed_cases(self, before: float) -> int:
+        """Deletes closed/resolved cases (and their evidence) last updated before ``before``."""
         ...
 
     def count_conversations(self) -> int:
