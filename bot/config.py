@@ -1,0 +1,217 @@
+"""Settings from the environment and an optional ``.env`` file.
+
+Every setting is checked when :func:`load_settings` builds the :class:`Settings`; a bad value
+stops start-up with a :class:`ConfigError` whose message is one line naming the variable and
+saying what is expected. The bot token never appears in a message or a ``repr``.
+
+Variables (all optional; without ``TELEGRAM_BOT_TOKEN`` only the console runs):
+
+====================  =============================================================
+TELEGRAM_BOT_TOKEN    the token from @BotFather (``123456:ABC…``)
+TELEGRAM_API_URL      Bot API server root, default ``https://api.telegram.org``
+BOT_DATA_DIR          where the SQLite file lives, default ``./data``
+LOG_LEVEL             DEBUG / INFO / WARNING / ERROR, default INFO
+WEBHOOK_LISTEN        address the webhook server binds, default ``0.0.0.0``
+WEBHOOK_PORT          its port, default 8443
+WEBHOOK_URL           the public https URL Telegram posts to (webhook mode only)
+WEBHOOK_PATH          the URL path, default ``telegram``
+WEBHOOK_SECRET        secret token Telegram sends in a header (1-256 of ``A-Za-z0-9_-``)
+OPERATOR_CHAT_ID      chat where cases are announced to human agents
+OPERATOR_IDS          comma-separated Telegram user ids allowed to act as agents
+CONCURRENCY           updates handled at the same time (see docs/telegram.md), default 32
+TIMEZONE              IANA zone for dates the shopper types, default Asia/Shanghai
+====================  =============================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+#: Measured with ``bench/concurrency.py`` (figures in docs/telegram.md).
+DEFAULT_CONCURRENCY = 32
+
+_TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,}$")
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service reads from its environment (frozen; the token is never shown)."""
+
+    token: str | None = field(default=None, repr=False)
+    api_url: str = "https://api.telegram.org"
+    data_dir: Path = Path("data")
+    log_level: str = "INFO"
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+    webhook_url: str | None = None
+    webhook_path: str = "telegram"
+    webhook_secret: str | None = field(default=None, repr=False)
+    operator_chat_id: int | None = None
+    operator_ids: frozenset[int] = frozenset()
+    concurrency: int = DEFAULT_CONCURRENCY
+    timezone: str = "Asia/Shanghai"
+
+    @property
+    def has_token(self) -> bool:
+        """Tells whether a Telegram token is configured."""
+        return bool(self.token)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """Returns the configured time zone."""
+        return ZoneInfo(self.timezone)
+
+    def redact(self, text: str) -> str:
+        """Returns ``text`` with the token and the webhook secret replaced by ``***``."""
+        for secret in (self.token, self.webhook_secret):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parses a ``.env`` file: ``KEY=value`` lines, ``#`` comments, optional quotes/``export``."""
+    values: dict[str, str] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return values
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.__class__.__name__})") from None
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _ENV_LINE.match(line)
+        if match is None:
+            raise ConfigError(f"{path}:{number}: expected KEY=value")
+        key, value = match.group(1), match.group(2)
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key] = value
+    return values
+
+
+def load_settings(environ: Mapping[str, str], env_file: Path | None = None) -> Settings:
+    """Builds :class:`Settings` from ``environ`` over ``env_file``; raises :class:`ConfigError`."""
+    merged: dict[str, str] = {}
+    if env_file is not None:
+        merged.update(read_env_file(env_file))
+    merged.update({k: v for k, v in environ.items() if v != ""})
+
+    def get(name: str) -> str | None:
+        value = merged.get(name, "").strip()
+        return value or None
+
+    token = get("TELEGRAM_BOT_TOKEN")
+    if token is not None and not _TOKEN.match(token):
+        raise ConfigError(
+            "TELEGRAM_BOT_TOKEN does not look like a token from @BotFather "
+            "(digits, a colon, then letters); copy it again"
+        )
+
+    api_url = (get("TELEGRAM_API_URL") or "https://api.telegram.org").rstrip("/")
+    parts = urlsplit(api_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"TELEGRAM_API_URL must be an http(s) URL, got {api_url!r}")
+    if parts.path.endswith("/bot"):
+        raise ConfigError(
+            "TELEGRAM_API_URL is the server root (e.g. https://api.telegram.org), without /bot"
+        )
+
+    log_level = (get("LOG_LEVEL") or "INFO").upper()
+    if log_level not in _LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(_LEVELS)}, got {log_level!r}")
+
+    webhook_url = get("WEBHOOK_URL")
+    if webhook_url is not None:
+        wparts = urlsplit(webhook_url)
+        if wparts.scheme not in ("http", "https") or not wparts.netloc:
+            raise ConfigError(f"WEBHOOK_URL must be an http(s) URL, got {webhook_url!r}")
+
+    webhook_secret = get("WEBHOOK_SECRET")
+    if webhook_secret is not None and not _SECRET.match(webhook_secret):
+        raise ConfigError("WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+
+    timezone = get("TIMEZONE") or "Asia/Shanghai"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"TIMEZONE must be an IANA zone like Asia/Shanghai, got {timezone!r}"
+        ) from None
+
+    operator_chat = get("OPERATOR_CHAT_ID")
+    operator_ids_raw = get("OPERATOR_IDS")
+    operator_ids: set[int] = set()
+    if operator_ids_raw:
+        for item in operator_ids_raw.replace(";", ",").split(","):
+            if item.strip():
+                operator_ids.add(_int("OPERATOR_IDS", item.strip(), minimum=1))
+
+    return Settings(
+        token=token,
+        api_url=api_url,
+        data_dir=Path(get("BOT_DATA_DIR") or "data"),
+        log_level=log_level,
+        webhook_listen=get("WEBHOOK_LISTEN") or "0.0.0.0",
+        webhook_port=_int("WEBHOOK_PORT", get("WEBHOOK_PORT") or "8443", 1, 65535),
+        webhook_url=webhook_url,
+        webhook_path=(get("WEBHOOK_PATH") or "telegram").strip("/"),
+        webhook_secret=webhook_secret,
+        operator_chat_id=None if operator_chat is None else _int("OPERATOR_CHAT_ID", operator_chat),
+        operator_ids=frozenset(operator_ids),
+        concurrency=_int("CONCURRENCY", get("CONCURRENCY") or str(DEFAULT_CONCURRENCY), 1, 4096),
+        timezone=timezone,
+    )
+
+
+def _int(name: str, value: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        low = "" if minimum is None else str(minimum)
+        high = "" if maximum is None else str(maximum)
+        raise ConfigError(f"{name} must be between {low} and {high}, got {number}")
+    return number
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats one-line records with the token and webhook secret blanked out (a safety net)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._settings = settings
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Returns the formatted record (traceback included) without secrets."""
+        return self._settings.redact(super().format(record))
+
+
+def configure_logging(settings: Settings) -> None:
+    """Sets up one-line logs at ``LOG_LEVEL``; HTTP client logs (they show URLs) stay quiet."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter(settings))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    # httpx logs every request URL at INFO, and the URL contains the token.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

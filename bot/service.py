@@ -1,0 +1,270 @@
+"""The service layer: one update in, one atomic store write, replies out.
+
+Front ends (Telegram, the console, tests) turn what the shopper did into an
+:class:`~bot.engine.model.Event` and call :meth:`Service.handle`. The service serialises work
+per chat, loads the conversation, runs the pure engine, executes the effects that touch the
+store (cases, evidence), writes everything in **one** :meth:`Store.commit`, logs one line and
+returns the :class:`~bot.engine.model.Outcome` for the front end to deliver. Nothing here knows
+about Telegram.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Hashable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from bot.engine.model import Conversation, Effect, Event, Outcome, Reply
+from bot.store.base import (
+    Case,
+    Changes,
+    Evidence,
+    LogEntry,
+    Store,
+    StoreUnavailable,
+    VersionConflict,
+)
+
+log = logging.getLogger(__name__)
+
+#: Locale used for new conversations when the front end has no hint.
+DEFAULT_LOCALE = "zh-Hans"
+
+
+class EngineLike(Protocol):
+    """What the service needs from :class:`bot.engine.engine.Engine`."""
+
+    def new_conversation(self, chat_id: int, locale: str = ...) -> Conversation:
+        """Returns a conversation at the root state."""
+        ...
+
+    def handle(self, conversation: Conversation, event: Event) -> Outcome:
+        """Runs one event through the flows."""
+        ...
+
+    def text(self, locale: str, key: str, /, **values: object) -> str:
+        """Returns a rendered locale message."""
+        ...
+
+
+Clock = Callable[[], datetime]
+#: Builds the service-level replies for a ``handoff`` effect (the intervention issue replaces it).
+HandoffHook = Callable[[Conversation], tuple[Reply, ...]]
+
+
+def chat_hash(chat_id: int) -> str:
+    """Returns a short, stable, non-reversible tag for a chat id (for logs)."""
+    return hashlib.sha256(str(chat_id).encode()).hexdigest()[:10]
+
+
+def shanghai_clock(zone: str = "Asia/Shanghai") -> Clock:
+    """Returns a clock giving the aware current time in ``zone``."""
+    tz = ZoneInfo(zone)
+    return lambda: datetime.now(tz)
+
+
+class ChatLocks:
+    """One :class:`asyncio.Lock` per key; a lock is dropped once nobody holds or awaits it.
+
+    Waiters are served first come, first served, so the updates of one chat run in arrival order.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        """Holds the key's lock for the duration of the ``async with`` block."""
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+@dataclass(slots=True)
+class _Work:
+    """What one attempt at an update produced before it is committed."""
+
+    changes: Changes
+    extra: list[Reply] = field(default_factory=list)
+
+
+class Service:
+    """Runs events through the engine and the store, one chat at a time."""
+
+    def __init__(
+        self,
+        engine: EngineLike,
+        store: Store,
+        clock: Clock | None = None,
+        *,
+        default_locale: str = DEFAULT_LOCALE,
+        on_handoff: HandoffHook | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.clock: Clock = clock or shanghai_clock()
+        self.default_locale = default_locale
+        self.on_handoff: HandoffHook = on_handoff or self._no_agent
+        self.locks = ChatLocks()
+
+    async def handle(
+        self,
+        chat_id: int,
+        event: Event | Callable[[datetime], Event],
+        locale_hint: str | None = None,
+    ) -> Outcome:
+        """Handles one event of one chat and returns what to deliver.
+
+        ``event`` may be a factory taking the current time, so the time is read after the chat's
+        turn has come. On :class:`StoreUnavailable` the outcome carries the apology only.
+        """
+        async with self.locks.hold(chat_id):
+            started = time.perf_counter()
+            now = self.clock()
+            ev = event if isinstance(event, Event) else event(now)
+            try:
+                outcome = self._run(chat_id, ev, now, locale_hint)
+            except StoreUnavailable as exc:
+                log.error(
+                    "store unavailable chat=%s kind=%s: %s",
+                    chat_hash(chat_id),
+                    ev.kind,
+                    exc.__class__.__name__,
+                )
+                return self.apology(chat_id, locale_hint)
+            log.info(
+                "update chat=%s kind=%s %s -> %s %.1f ms",
+                chat_hash(chat_id),
+                ev.kind,
+                outcome.state_before or "-",
+                outcome.conversation.state,
+                (time.perf_counter() - started) * 1000,
+            )
+            return outcome
+
+    def apology(self, chat_id: int, locale_hint: str | None = None) -> Outcome:
+        """Returns an outcome that only says sorry (``sys.error``); nothing is stored."""
+        locale = locale_hint or self.default_locale
+        conversation = self.engine.new_conversation(chat_id, locale=locale)
+        return Outcome(
+            conversation=conversation,
+            replies=(Reply(self.engine.text(locale, "sys.error")),),
+        )
+
+    def _run(self, chat_id: int, event: Event, now: datetime, locale_hint: str | None) -> Outcome:
+        """Loads, runs the engine and commits; retries once if another writer got in between."""
+        for attempt in (1, 2):
+            stored = self.store.load(chat_id)
+            if stored is None:
+                conversation = self.engine.new_conversation(
+                    chat_id, locale=locale_hint or self.default_locale
+                )
+                expected = 0
+            else:
+                conversation = stored
+                expected = stored.version
+            out = self.engine.handle(conversation, event)
+            after = out.conversation
+            after.updated_at = now.timestamp()
+            work = self._effects(after, out.effects, now)
+            work.changes.conversation = after
+            work.changes.expected_version = expected
+            work.changes.log.append(
+                LogEntry(
+                    chat_id=chat_id,
+                    at=now.timestamp(),
+                    kind=event.kind,
+                    state_before=out.state_before,
+                    state_after=after.state,
+                )
+            )
+            try:
+                self.store.commit(work.changes)
+            except VersionConflict:
+                if attempt == 2:
+                    raise
+                log.warning("version conflict chat=%s; retrying once", chat_hash(chat_id))
+                continue
+            return Outcome(
+                conversation=after,
+                replies=out.replies + tuple(work.extra),
+                effects=out.effects,
+                state_before=out.state_before,
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _effects(self, conv: Conversation, effects: tuple[Effect, ...], now: datetime) -> _Work:
+        """Turns store-related effects into changes (and service-level replies)."""
+        work = _Work(changes=Changes())
+        cases: dict[str, Case] = {}
+        at = now.timestamp()
+
+        def case_of(case_id: str) -> Case | None:
+            if case_id not in cases:
+                found = self.store.get_case(case_id)
+                if found is None:
+                    return None
+                cases[case_id] = found
+            return cases[case_id]
+
+        for effect in effects:
+            if effect.kind == "open_case":
+                case_id = self.store.next_case_id("C-" + now.strftime("%y%m"))
+                cases[case_id] = Case(
+                    case_id=case_id,
+                    chat_id=conv.chat_id,
+                    status="open",
+                    created_at=at,
+                    updated_at=at,
+                    fields=dict(effect.data),
+                    timeline=[{"at": at, "what": "opened"}],
+                )
+                conv.case_id = case_id
+            elif effect.kind == "case_update":
+                case = case_of(conv.case_id) if conv.case_id else None
+                if case is None:
+                    log.debug("case_update without an open case; ignored")
+                    continue
+                case.fields.update(effect.data.get("fields") or {})
+                case.updated_at = at
+                case.timeline.append({"at": at, "what": "updated"})
+            elif effect.kind == "evidence":
+                if conv.case_id:
+                    work.changes.evidence.append(
+                        Evidence(
+                            case_id=conv.case_id,
+                            media=str(effect.data.get("media", "other")),
+                            file_id=str(effect.data.get("file_id", "")),
+                            at=at,
+                        )
+                    )
+            elif effect.kind == "handoff":
+                work.extra.extend(self.on_handoff(conv))
+            else:
+                log.debug("effect %s left to the front end or not handled yet", effect.kind)
+        work.changes.cases.extend(cases.values())
+        return work
+
+    def _no_agent(self, conv: Conversation) -> tuple[Reply, ...]:
+        """Says no human agent is connected yet (until the intervention issue adds agents)."""
+        return (Reply(self.engine.text(conv.locale, "sys.no_agent")),)
