@@ -1,0 +1,623 @@
+"""SQLite :class:`~bot.store.base.Store` — the default backend.
+
+One file, ``<data dir>/bot.sqlite3``, one connection (guarded by a lock, so the store may be
+called from worker threads), autocommit mode with explicit ``BEGIN IMMEDIATE … COMMIT``.
+
+Durability: WAL journal with ``synchronous=NORMAL`` — a committed update survives a crash or
+``kill -9`` of the process; on power loss the last few commits may be lost, never corrupted.
+
+Start-up cost is independent of the data size: open, four PRAGMAs, read ``user_version`` and
+apply missing migrations (:mod:`bot.store.migrations`). Nothing scans the conversations.
+
+Bounded growth:
+
+- the event log keeps the newest :data:`~bot.store.base.LOG_KEEP_PER_CHAT` entries per chat,
+  pruned in the same transaction that writes new entries (one index range delete);
+- :meth:`SqliteStore.purge_closed_cases` removes old finished cases and their evidence;
+- :meth:`SqliteStore.prune_finished` removes old sent/cancelled reminders and done outbox items.
+
+SQLite errors that mean "the data directory cannot be used" (disk full, read-only, cannot
+open, I/O error, locked, not a database) become :class:`~bot.store.base.StoreUnavailable` with
+a one-line message naming the file; other SQLite errors become
+:class:`~bot.store.base.StoreError`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from bot.engine.model import Conversation
+from bot.store.base import (
+    CASE_DONE,
+    CHAT_FLAG_DEFAULTS,
+    LOG_KEEP_PER_CHAT,
+    REMINDER_FINAL,
+    Case,
+    Changes,
+    Evidence,
+    LogEntry,
+    OutboxItem,
+    Reminder,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    UnknownCase,
+    VersionConflict,
+    anonymized_fields,
+    anonymized_timeline,
+)
+from bot.store.memory import MemoryStore
+from bot.store.migrations import SCHEMA_VERSION, migrate, schema_version
+
+#: The database file's name inside the data directory.
+DB_NAME = "bot.sqlite3"
+
+_BUSY_TIMEOUT_MS = 5000
+_BOOL_FLAGS = ("blocked", "reminders_consent")
+
+_REMINDER_COLS = "id, chat_id, kind, due, payload, status, created_at"
+_OUTBOX_COLS = "id, kind, payload, attempts, next_at, status, last_error"
+_CASE_COLS = "case_id, chat_id, status, created_at, updated_at, fields, timeline"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def open_store(data_dir: Path | None) -> Store:
+    """Returns the SQLite store in ``data_dir`` (created if missing); ``None`` → a memory store.
+
+    Raises :class:`StoreUnavailable` with a one-line message if the directory cannot be used.
+    """
+    if data_dir is None:
+        return MemoryStore()
+    return SqliteStore.open(data_dir)
+
+
+class SqliteStore:
+    """Conversations, cases, evidence, event log, reminders, outbox and chat flags in SQLite."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """Opens (creating and migrating unless ``read_only``) the database file at ``path``."""
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._closed = False
+        try:
+            if read_only:
+                uri = self.path.resolve().as_uri() + "?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(
+                    str(self.path), isolation_level=None, check_same_thread=False
+                )
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        self._conn = conn
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS:d}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if read_only:
+                if schema_version(conn) != SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{self.path}: schema version {schema_version(conn)}, "
+                        f"expected {SCHEMA_VERSION} (open it read-write once to migrate)"
+                    )
+            else:
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()
+                conn.execute("PRAGMA synchronous = NORMAL")
+                migrate(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._translate(exc) from exc
+        except BaseException:
+            conn.close()
+            raise
+
+    @classmethod
+    def open(cls, data_dir: Path) -> SqliteStore:
+        """Opens ``data_dir/bot.sqlite3``, creating the directory and the schema as needed."""
+        data_dir = Path(data_dir)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise StoreUnavailable(f"cannot create data directory {data_dir}: {reason}") from exc
+        return cls(data_dir / DB_NAME)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _translate(self, exc: sqlite3.Error) -> StoreError:
+        code = getattr(exc, "sqlite_errorcode", None)
+        primary = code & 0xFF if isinstance(code, int) else None
+        where = str(self.path)
+        if primary == sqlite3.SQLITE_FULL:
+            return StoreUnavailable(f"storage full: cannot write {where} (free some disk space)")
+        if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM):
+            return StoreUnavailable(
+                f"storage read-only: cannot write {where} (check the data directory's permissions)"
+            )
+        if primary == sqlite3.SQLITE_CANTOPEN:
+            return StoreUnavailable(
+                f"cannot open {where} (does the data directory exist and is it writable?)"
+            )
+        if primary == sqlite3.SQLITE_IOERR:
+            return StoreUnavailable(f"disk I/O error on {where}")
+        if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return StoreUnavailable(f"{where} is locked by another process")
+        if primary in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+            return StoreUnavailable(f"{where} is not a usable bot database (corrupt?)")
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        return StoreError(f"storage error on {where}: {first_line}")
+
+    @contextmanager
+    def _guard(self) -> Iterator[sqlite3.Connection]:
+        """Serialises access and translates SQLite errors."""
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from exc
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error."""
+        with self._guard() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+
+    # -- conversations ------------------------------------------------------------------------
+
+    def load(self, chat_id: int) -> Conversation | None:
+        """Returns the shopper's conversation, or ``None``."""
+        with self._guard() as conn:
+            row = conn.execute(
+                "SELECT data, version FROM conversations WHERE chat_id = ?", (chat_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        conv = Conversation.from_dict(json.loads(row[0]))
+        conv.version = int(row[1])
+        return conv
+
+    def commit(self, changes: Changes) -> None:
+        """Writes ``changes`` in one transaction; sets the new version on the conversation."""
+        conv = changes.conversation
+        now = time.time()
+        expected = changes.expected_version
+        reminder_ids: list[int] = []
+        outbox_ids: list[int] = []
+        with self._tx() as conn:
+            if conv is not None:
+                data = conv.to_dict()
+                data.pop("version", None)
+                blob = _dumps(data)
+                if expected == 0:
+                    cur = conn.execute(
+                        "INSERT INTO conversations (chat_id, state, data, version, updated_at) "
+                        "VALUES (?, ?, ?, 1, ?) ON CONFLICT (chat_id) DO NOTHING",
+                        (conv.chat_id, conv.state, blob, conv.updated_at),
+                    )
+                else:
+                    cur = conn.execute(
+                        "UPDATE conversations SET state = ?, data = ?, version = ?, "
+                        "updated_at = ? WHERE chat_id = ? AND version = ?",
+                        (conv.state, blob, expected + 1, conv.updated_at, conv.chat_id, expected),
+                    )
+                if cur.rowcount != 1:
+                    row = conn.execute(
+                        "SELECT version FROM conversations WHERE chat_id = ?", (conv.chat_id,)
+                    ).fetchone()
+                    stored = int(row[0]) if row is not None else 0
+                    raise VersionConflict(
+                        f"conversation {conv.chat_id}: stored version {stored}, expected {expected}"
+                    )
+            for chat_id, kind in changes.reminders_cancel:
+                if kind is None:
+                    conn.execute(
+                        "UPDATE reminders SET status = 'cancelled' "
+                        "WHERE chat_id = ? AND status = 'pending'",
+                        (chat_id,),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE reminders SET status = 'cancelled' "
+                        "WHERE chat_id = ? AND status = 'pending' AND kind = ?",
+                        (chat_id, kind),
+                    )
+            for rem in changes.reminders_add:
+                cur = conn.execute(
+                    "INSERT INTO reminders (chat_id, kind, due, payload, status, created_at) "
+                    "VALUES (?, ?, ?, ?, 'pending', ?)",
+                    (rem.chat_id, rem.kind, rem.due, _dumps(rem.payload), rem.created_at or now),
+                )
+                reminder_ids.append(int(cur.lastrowid or 0))
+            if changes.log:
+                conn.executemany(
+                    "INSERT INTO event_log (chat_id, at, kind, state_before, state_after) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(e.chat_id, e.at, e.kind, e.state_before, e.state_after) for e in changes.log],
+                )
+                for chat_id in {e.chat_id for e in changes.log}:
+                    conn.execute(
+                        "DELETE FROM event_log WHERE chat_id = ? AND id <= ("
+                        "SELECT id FROM event_log WHERE chat_id = ? "
+                        "ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                        (chat_id, chat_id, LOG_KEEP_PER_CHAT),
+                    )
+            if changes.cases:
+                conn.executemany(
+                    f"INSERT INTO cases ({_CASE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (case_id) DO UPDATE SET chat_id = excluded.chat_id, "
+                    "status = excluded.status, created_at = excluded.created_at, "
+                    "updated_at = excluded.updated_at, fields = excluded.fields, "
+                    "timeline = excluded.timeline",
+                    [
+                        (
+                            c.case_id,
+                            c.chat_id,
+                            c.status,
+                            c.created_at,
+                            c.updated_at,
+                            _dumps(c.fields),
+                            _dumps(c.timeline),
+                        )
+                        for c in changes.cases
+                    ],
+                )
+            for ev in changes.evidence:
+                try:
+                    conn.execute(
+                        "INSERT INTO evidence (case_id, media, file_id, at) VALUES (?, ?, ?, ?)",
+                        (ev.case_id, ev.media, ev.file_id, ev.at),
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise UnknownCase(f"evidence for unknown case {ev.case_id}") from exc
+            for item in changes.outbox:
+                cur = conn.execute(
+                    "INSERT INTO outbox (kind, payload, attempts, next_at, status, last_error) "
+                    "VALUES (?, ?, ?, ?, 'pending', ?)",
+                    (item.kind, _dumps(item.payload), item.attempts, item.next_at, item.last_error),
+                )
+                outbox_ids.append(int(cur.lastrowid or 0))
+        # Committed: reflect the store's assignments on the caller's objects.
+        if conv is not None:
+            conv.version = expected + 1
+        for rem, rid in zip(changes.reminders_add, reminder_ids, strict=True):
+            rem.id = rid
+            rem.status = "pending"
+            if not rem.created_at:
+                rem.created_at = now
+        for item, oid in zip(changes.outbox, outbox_ids, strict=True):
+            item.id = oid
+            item.status = "pending"
+
+    def delete_conversation(self, chat_id: int) -> bool:
+        """Deletes the conversation; returns whether there was one."""
+        with self._tx() as conn:
+            cur = conn.execute("DELETE FROM conversations WHERE chat_id = ?", (chat_id,))
+            return cur.rowcount > 0
+
+    def count_conversations(self) -> int:
+        """Returns how many conversations are stored (a full count; not for hot paths)."""
+        with self._guard() as conn:
+            return int(conn.execute("SELECT count(*) FROM conversations").fetchone()[0])
+
+    # -- cases --------------------------------------------------------------------------------
+
+    def next_case_id(self, prefix: str) -> str:
+        """Returns ``f"{prefix}-{n:04d}"``; the counter per prefix is bumped in a transaction."""
+        with self._tx() as conn:
+            row = conn.execute(
+                "INSERT INTO case_counters (prefix, n) VALUES (?, 1) "
+                "ON CONFLICT (prefix) DO UPDATE SET n = n + 1 RETURNING n",
+                (prefix,),
+            ).fetchone()
+        return f"{prefix}-{int(row[0]):04d}"
+
+    @staticmethod
+    def _case(row: Sequence[Any]) -> Case:
+        return Case(
+            case_id=row[0],
+            chat_id=int(row[1]),
+            status=row[2],
+            created_at=float(row[3]),
+            updated_at=float(row[4]),
+            fields=json.loads(row[5]),
+            timeline=json.loads(row[6]),
+        )
+
+    def get_case(self, case_id: str) -> Case | None:
+        """Returns one case, or ``None``."""
+        with self._guard() as conn:
+            row = conn.execute(
+                f"SELECT {_CASE_COLS} FROM cases WHERE case_id = ?", (case_id,)
+            ).fetchone()
+        return self._case(row) if row is not None else None
+
+    def cases_of(self, chat_id: int) -> list[Case]:
+        """Returns the shopper's cases, newest first."""
+        with self._guard() as conn:
+            rows = conn.execute(
+                f"SELECT {_CASE_COLS} FROM cases WHERE chat_id = ? "
+                "ORDER BY created_at DESC, case_id DESC",
+                (chat_id,),
+            ).fetchall()
+        return [self._case(r) for r in rows]
+
+    def list_cases(self, status: str | None = None, since: float | None = None) -> list[Case]:
+        """Returns cases by status and/or created at or after ``since``, oldest first."""
+        where: list[str] = []
+        args: list[Any] = []
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if since is not None:
+            where.append("created_at >= ?")
+            args.append(since)
+        sql = f"SELECT {_CASE_COLS} FROM cases"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at, case_id"
+        with self._guard() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [self._case(r) for r in rows]
+
+    def evidence_of(self, case_id: str) -> list[Evidence]:
+        """Returns a case's evidence in the order it was sent."""
+        with self._guard() as conn:
+            rows = conn.execute(
+                "SELECT case_id, media, file_id, at FROM evidence WHERE case_id = ? ORDER BY id",
+                (case_id,),
+            ).fetchall()
+        return [Evidence(case_id=r[0], media=r[1], file_id=r[2], at=float(r[3])) for r in rows]
+
+    def log_of(self, chat_id: int, limit: int = 100) -> Sequence[LogEntry]:
+        """Returns the chat's most recent ``limit`` log entries, oldest first."""
+        with self._guard() as conn:
+            rows = conn.execute(
+                "SELECT chat_id, at, kind, state_before, state_after FROM ("
+                "SELECT id, chat_id, at, kind, state_before, state_after FROM event_log "
+                "WHERE chat_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+                (chat_id, max(limit, 0)),
+            ).fetchall()
+        return [
+            LogEntry(
+                chat_id=int(r[0]), at=float(r[1]), kind=r[2], state_before=r[3], state_after=r[4]
+            )
+            for r in rows
+        ]
+
+    # -- reminders ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _reminder(row: Sequence[Any]) -> Reminder:
+        return Reminder(
+            id=int(row[0]),
+            chat_id=int(row[1]),
+            kind=row[2],
+            due=float(row[3]),
+            payload=json.loads(row[4]),
+            status=row[5],
+            created_at=float(row[6]),
+        )
+
+    def due_reminders(self, now: float, limit: int = 100) -> list[Reminder]:
+        """Returns pending reminders due at ``now``, earliest first."""
+        with self._guard() as conn:
+            rows = conn.execute(
+                f"SELECT {_REMINDER_COLS} FROM reminders "
+                "WHERE status = 'pending' AND due <= ? ORDER BY due, id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        return [self._reminder(r) for r in rows]
+
+    def mark_reminder(self, reminder_id: int, status: str) -> bool:
+        """Moves a pending reminder to a final status; only the first call returns ``True``."""
+        if status not in REMINDER_FINAL:
+            raise ValueError(f"reminder status must be one of {sorted(REMINDER_FINAL)}")
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE reminders SET status = ? WHERE id = ? AND status = 'pending'",
+                (status, reminder_id),
+            )
+            return cur.rowcount == 1
+
+    def pending_reminders(self, chat_id: int) -> list[Reminder]:
+        """Returns the chat's pending reminders, earliest first."""
+        with self._guard() as conn:
+            rows = conn.execute(
+                f"SELECT {_REMINDER_COLS} FROM reminders "
+                "WHERE chat_id = ? AND status = 'pending' ORDER BY due, id",
+                (chat_id,),
+            ).fetchall()
+        return [self._reminder(r) for r in rows]
+
+    def cancel_reminder(self, chat_id: int, reminder_id: int) -> bool:
+        """Cancels the reminder only if it is pending and belongs to ``chat_id``."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE reminders SET status = 'cancelled' "
+                "WHERE id = ? AND chat_id = ? AND status = 'pending'",
+                (reminder_id, chat_id),
+            )
+            return cur.rowcount == 1
+
+    def reschedule_reminder(self, reminder_id: int, due: float) -> bool:
+        """Moves a pending reminder to ``due``."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE reminders SET due = ? WHERE id = ? AND status = 'pending'",
+                (due, reminder_id),
+            )
+            return cur.rowcount == 1
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    def due_outbox(self, now: float, limit: int = 100) -> list[OutboxItem]:
+        """Returns pending outbox items due at ``now``, oldest first."""
+        with self._guard() as conn:
+            rows = conn.execute(
+                f"SELECT {_OUTBOX_COLS} FROM outbox "
+                "WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        return [
+            OutboxItem(
+                id=int(r[0]),
+                kind=r[1],
+                payload=json.loads(r[2]),
+                attempts=int(r[3]),
+                next_at=float(r[4]),
+                status=r[5],
+                last_error=r[6],
+            )
+            for r in rows
+        ]
+
+    def outbox_done(self, item_id: int) -> bool:
+        """Marks an item done; returns whether it was pending."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE outbox SET status = 'done' WHERE id = ? AND status = 'pending'",
+                (item_id,),
+            )
+            return cur.rowcount == 1
+
+    def outbox_retry(self, item_id: int, next_at: float, error: str) -> bool:
+        """Counts a failed attempt and postpones a pending item."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ? "
+                "WHERE id = ? AND status = 'pending'",
+                (next_at, error, item_id),
+            )
+            return cur.rowcount == 1
+
+    # -- chats --------------------------------------------------------------------------------
+
+    def set_chat_flag(self, chat_id: int, name: str, value: Any) -> None:
+        """Sets one chat flag (known flags are columns, others live in a JSON column)."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO chats (chat_id) VALUES (?) ON CONFLICT DO NOTHING", (chat_id,)
+            )
+            if name in _BOOL_FLAGS:
+                conn.execute(
+                    f"UPDATE chats SET {name} = ? WHERE chat_id = ?", (int(bool(value)), chat_id)
+                )
+            elif name == "language":
+                conn.execute(
+                    "UPDATE chats SET language = ? WHERE chat_id = ?",
+                    (None if value is None else str(value), chat_id),
+                )
+            else:
+                row = conn.execute(
+                    "SELECT extra FROM chats WHERE chat_id = ?", (chat_id,)
+                ).fetchone()
+                extra = json.loads(row[0])
+                extra[name] = value
+                conn.execute(
+                    "UPDATE chats SET extra = ? WHERE chat_id = ?", (_dumps(extra), chat_id)
+                )
+
+    def chat_flags(self, chat_id: int) -> dict[str, Any]:
+        """Returns the chat's flags over :data:`CHAT_FLAG_DEFAULTS`."""
+        with self._guard() as conn:
+            row = conn.execute(
+                "SELECT blocked, reminders_consent, language, extra FROM chats WHERE chat_id = ?",
+                (chat_id,),
+            ).fetchone()
+        if row is None:
+            return dict(CHAT_FLAG_DEFAULTS)
+        flags: dict[str, Any] = {**CHAT_FLAG_DEFAULTS, **json.loads(row[3])}
+        flags["blocked"] = bool(row[0])
+        flags["reminders_consent"] = bool(row[1])
+        flags["language"] = row[2]
+        return flags
+
+    # -- privacy and retention ------------------------------------------------------------------
+
+    def forget(self, chat_id: int) -> dict[str, int]:
+        """Deletes the chat's personal data in one transaction; returns counts."""
+        with self._tx() as conn:
+            counts = {
+                "conversations": conn.execute(
+                    "DELETE FROM conversations WHERE chat_id = ?", (chat_id,)
+                ).rowcount,
+                "reminders": conn.execute(
+                    "DELETE FROM reminders WHERE chat_id = ?", (chat_id,)
+                ).rowcount,
+                "log": conn.execute("DELETE FROM event_log WHERE chat_id = ?", (chat_id,)).rowcount,
+                "evidence": conn.execute(
+                    "DELETE FROM evidence WHERE case_id IN "
+                    "(SELECT case_id FROM cases WHERE chat_id = ?)",
+                    (chat_id,),
+                ).rowcount,
+                "cases": 0,
+            }
+            rows = conn.execute(
+                "SELECT case_id, fields, timeline FROM cases WHERE chat_id = ?", (chat_id,)
+            ).fetchall()
+            for case_id, fields, timeline in rows:
+                conn.execute(
+                    "UPDATE cases SET chat_id = 0, fields = ?, timeline = ? WHERE case_id = ?",
+                    (
+                        _dumps(anonymized_fields(json.loads(fields))),
+                        _dumps(anonymized_timeline(json.loads(timeline))),
+                        case_id,
+                    ),
+                )
+            counts["cases"] = len(rows)
+        return counts
+
+    def purge_closed_cases(self, before: float) -> int:
+        """Deletes closed/resolved cases (evidence by cascade) last updated before ``before``."""
+        marks = ", ".join("?" for _ in CASE_DONE)
+        with self._tx() as conn:
+            cur = conn.execute(
+                f"DELETE FROM cases WHERE status IN ({marks}) AND updated_at < ?",
+                (*sorted(CASE_DONE), before),
+            )
+            return cur.rowcount
+
+    def prune_finished(self, before: float) -> dict[str, int]:
+        """Deletes non-pending reminders due before ``before`` and done outbox items.
+
+        Outbox items have no timestamp of completion, so every ``done`` item goes.
+        """
+        with self._tx() as conn:
+            reminders = conn.execute(
+                "DELETE FROM reminders WHERE status != 'pending' AND due < ?", (before,)
+            ).rowcount
+            outbox = conn.execute("DELETE FROM outbox WHERE status = 'done'").rowcount
+        return {"reminders": reminders, "outbox": outbox}
+
+    def integrity_check(self) -> str:
+        """Returns the first line of ``PRAGMA integrity_check`` (``"ok"`` when healthy)."""
+        with self._guard() as conn:
+            return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def close(self) -> None:
+        """Lets SQLite refresh its statistics, checkpoints the WAL and closes the file."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            with suppress(sqlite3.Error):
+                self._conn.execute("PRAGMA analysis_limit = 400")
+                self._conn.execute("PRAGMA optimize")
+            self._conn.close()
