@@ -1,0 +1,114 @@
+"""Command line: ``python -m bot [console|run|webhook|check|health]``.
+
+With no sub-command the bot runs on Telegram when a token is configured, and otherwise starts
+the console chat (saying so in one line), so a newcomer can try it with no account.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+#: Where flows/, locales/ and config/ live (the repository root).
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"error: {message}\n")
+    return 2
+
+
+def cmd_check(root: Path) -> int:
+    """Validates flows, locales and policy; prints every problem; non-zero on any."""
+    from bot.engine.engine import Engine
+    from bot.engine.loader import FlowError
+
+    try:
+        engine = Engine.load(root)
+    except FlowError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+    b = engine.bundle
+    print(
+        f"ok: {len(b.states)} states in {len(b.covers)} flows, "
+        f"locales {', '.join(sorted(b.locales))}"
+    )
+    return 0
+
+
+def _settings() -> object:
+    from bot.config import load_settings
+
+    env_file = Path(".env")
+    return load_settings(os.environ, env_file if env_file.exists() else None)
+
+
+def cmd_console(root: Path, data_dir: Path | None) -> int:
+    """Starts the console chat over the same engine and service as Telegram."""
+    from bot.console import main
+    from bot.engine.engine import Engine
+    from bot.engine.loader import FlowError
+    from bot.service import Service, shanghai_clock
+    from bot.store.sqlite import open_store
+
+    try:
+        engine = Engine.load(root)
+    except FlowError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 1
+    clock = shanghai_clock()
+    store = open_store(data_dir)
+    try:
+        return main(Service(engine, store, clock), engine, clock)
+    finally:
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parses the command line and runs the sub-command."""
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=ROOT, help="folder with flows/ and locales/")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("check", help="validate flows, locales and policy numbers")
+    console = sub.add_parser("console", help="chat in the terminal (reads a pipe too)")
+    console.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="keep the conversation in SQLite here (default: in memory)",
+    )
+    sub.add_parser("run", help="run on Telegram with long polling")
+    sub.add_parser("webhook", help="run on Telegram behind a webhook")
+    sub.add_parser("health", help="check the store and the Bot API; exit 0 when healthy")
+    args = parser.parse_args(argv)
+
+    if args.command == "check":
+        return cmd_check(args.root)
+    if args.command == "console":
+        return cmd_console(args.root, args.data_dir)
+
+    from bot.config import ConfigError
+
+    try:
+        settings = _settings()
+    except ConfigError as exc:
+        return _fail(str(exc))
+    from bot.config import Settings
+
+    assert isinstance(settings, Settings)
+    if args.command is None and not settings.has_token:
+        sys.stderr.write("TELEGRAM_BOT_TOKEN is not set: starting the console chat instead.\n")
+        return cmd_console(args.root, None)
+    from bot.tg import app
+
+    if args.command == "webhook":
+        return app.main_webhook(settings)
+    if args.command == "health":
+        return app.health(settings)
+    return app.main_run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""Named actions and conditions that flows refer to (``do:`` and ``if:``).
+
+Actions compute values from slots with the pure rules in :mod:`bot.engine.rules` and store them
+as slots, so messages can show them through placeholders. They never produce wording
+themselves: words come from the locale through ``ctx.words``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import yaml
+
+from bot.engine import rules
+from bot.engine.model import Effect
+from bot.engine.slots import format_date_zh
+
+#: Slots that carry evidence flags set by the intervention script's buttons.
+EVIDENCE_FLAGS = ("ev_chat", "ev_order", "ev_payment", "ev_photos", "ev_video", "ev_logistics")
+#: Case fields copied from slots when a case opens or changes.
+CASE_FIELDS = (
+    "status",
+    "problem",
+    "category",
+    "signed_date",
+    "window_last_day",
+    "order_no",
+    "description",
+    "seller_status",
+    "seller_said",
+    "request",
+    *EVIDENCE_FLAGS,
+)
+
+
+@dataclass(slots=True)
+class ActionContext:
+    """What an action may read and change."""
+
+    slots: dict[str, Any]
+    today: date
+    policy: dict[str, Any]
+    case_id: str | None
+    words: Callable[[str, Any], str]
+    effects: list[Effect] = field(default_factory=list)
+
+
+def _signed(slots: dict[str, Any]) -> date | None:
+    raw = slots.get("signed_date")
+    if not isinstance(raw, str):
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+def compute_window(ctx: ActionContext) -> None:
+    """Sets ``window_last_day``, ``days_left`` and ``window_open`` from ``signed_date``."""
+    signed = _signed(ctx.slots)
+    for key in ("window_last_day", "days_left", "window_open"):
+        ctx.slots.pop(key, None)
+    if signed is None:
+        return
+    days = int(ctx.policy.get("seven_day_window_days", 7))
+    last_day = rules.seven_day_window(signed, days).last_day
+    if signed > ctx.today:  # a stored date from another clock; treat as signed today
+        signed = ctx.today
+    status = rules.window_status(signed, ctx.today, days)
+    is_open, days_left = status.open, status.days_left
+    ctx.slots["window_last_day"] = format_date_zh(last_day, ctx.today)
+    ctx.slots["window_last_iso"] = last_day.isoformat()
+    ctx.slots["days_left"] = days_left
+    ctx.slots["window_open"] = is_open
+
+
+def _case_fields(slots: dict[str, Any]) -> dict[str, Any]:
+    return {k: slots[k] for k in CASE_FIELDS if k in slots}
+
+
+def open_case(ctx: ActionContext) -> None:
+    """Asks the service to open a case (or refresh the open one) with what is known so far."""
+    if ctx.case_id:
+        ctx.effects.append(Effect("case_update", {"fields": _case_fields(ctx.slots)}))
+    else:
+        ctx.effects.append(
+            Effect(
+                "open_case",
+                {
+                    "reason": ctx.slots.get("problem"),
+                    "stage": ctx.slots.get("status"),
+                    "fields": _case_fields(ctx.slots),
+                },
+            )
+        )
+
+
+def build_complaint(ctx: ActionContext) -> None:
+    """Fills the values the complaint statement needs and records them with the case."""
+    items = [ctx.words("evidence", flag) for flag in EVIDENCE_FLAGS if ctx.slots.get(flag)]
+    sent = ctx.slots.get("evidence_sent")
+    if isinstance(sent, dict):
+        for media, count in sent.items():
+            if count:
+                items.append(ctx.words("evidence_sent", media).replace("{n}", str(count)))
+    ctx.slots["evidence_list"] = "、".join(items) if items else ctx.words("evidence", "none")
+    problem = ctx.slots.get("problem")
+    ctx.slots["legal_basis"] = ctx.words("legal_basis", problem or "default")
+    ctx.slots["today"] = format_date_zh(ctx.today, ctx.today)
+    ctx.slots["case_id"] = ctx.case_id or ctx.words("case_id", "pending")
+    ctx.effects.append(Effect("case_update", {"fields": _case_fields(ctx.slots)}))
+
+
+ACTIONS: dict[str, Callable[[ActionContext], None]] = {
+    "compute_window": compute_window,
+    "open_case": open_case,
+    "build_complaint": build_complaint,
+}
+
+#: Values actions put into slots (placeholders may name them).
+OUTPUTS = frozenset(
+    {
+        "window_last_day",
+        "window_last_iso",
+        "days_left",
+        "window_open",
+        "evidence_list",
+        "legal_basis",
+        "today",
+        "case_id",
+    }
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# Conditions
+
+Condition = Callable[[dict[str, Any]], bool]
+
+
+def _window_open(slots: dict[str, Any]) -> bool:
+    return slots.get("window_open") is True
+
+
+def _eligibility(slots: dict[str, Any]) -> rules.Eligibility | None:
+    cat = slots.get("category")
+    if not isinstance(cat, str) or cat not in rules.Category.__members__.values():
+        return None
+    confirmed = slots.get("confirmed_at_checkout")
+    return rules.seven_day_eligibility(
+        cat, confirmed_at_checkout=confirmed if isinstance(confirmed, bool) else None
+    )
+
+
+def _excluded_by_law(slots: dict[str, Any]) -> bool:
+    return _eligibility(slots) is rules.Eligibility.EXCLUDED_BY_LAW
+
+
+def _excluded_if_confirmed(slots: dict[str, Any]) -> bool:
+    return _eligibility(slots) in (
+        rules.Eligibility.CHECK_CHECKOUT,
+        rules.Eligibility.EXCLUDED_CONFIRMED,
+    )
+
+
+def _seller_pays(slots: dict[str, Any]) -> bool:
+    reason = slots.get("problem")
+    if not isinstance(reason, str) or reason not in rules.Reason.__members__.values():
+        return False
+    return rules.shipping_payer(reason) in (rules.Payer.SELLER, rules.Payer.SELLER_OR_COURIER)
+
+
+CONDITIONS: dict[str, Condition] = {
+    "window_open": _window_open,
+    "category_excluded": _excluded_by_law,
+    "category_excluded_by_law": _excluded_by_law,
+    "category_excluded_if_confirmed": _excluded_if_confirmed,
+    "seller_pays": _seller_pays,
+}
+
+_EXPR = re.compile(
+    r"^\s*(?P<slot>[a-z_][a-z0-9_]*)\s*"
+    r"(?:(?P<op>==|!=)\s*(?P<val>\S+)|in\s+(?P<vals>\S+)|is\s+(?P<neg>not\s+)?set)\s*$"
+)
+
+
+def _scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def compile_condition(text: str) -> Condition:
+    """Turns a named condition or a slot expression into a predicate; raises ValueError."""
+    if text in CONDITIONS:
+        return CONDITIONS[text]
+    m = _EXPR.match(text)
+    if not m:
+        raise ValueError(f"unknown condition {text!r}")
+    slot = m["slot"]
+    if m["op"]:
+        want = _scalar(m["val"])
+        if m["op"] == "==":
+            return lambda s: s.get(slot) == want
+        return lambda s: s.get(slot) != want
+    if m["vals"]:
+        options = frozenset(v.strip() for v in m["vals"].split(",") if v.strip())
+        return lambda s: str(s.get(slot)) in options
+    if m["neg"]:
+        return lambda s: s.get(slot) in (None, "")
+    return lambda s: s.get(slot) not in (None, "")
+
+
+def condition_is_valid(text: str) -> bool:
+    """Tells whether ``text`` is a known condition or a well-formed expression."""
+    try:
+        compile_condition(text)
+    except ValueError:
+        return False
+    return True

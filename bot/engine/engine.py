@@ -1,0 +1,505 @@
+"""The dialogue engine: ``(conversation, event) -> (conversation, replies, effects)``.
+
+Pure: no Telegram, no I/O, no clock reads (the time comes with the event). One ``transitions``
+machine is built once from all flows; per update the engine puts the machine's single cursor
+model into the conversation's state, fires a trigger, and reads the state back. A conversation
+is a small record, never a model kept alive in the machine.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterable
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from transitions import Machine
+
+from bot.engine import actions
+from bot.engine.intents import Matcher
+from bot.engine.loader import Bundle, ButtonSpec, Locale, Route, StateSpec, load_bundle
+from bot.engine.model import Button, Conversation, Effect, Event, Outcome, Reply
+from bot.engine.slots import DateError, clean_text, parse_date, parse_order_no
+
+#: How far /back can go.
+BACK_LIMIT = 30
+#: Wrong answers to one question before the bot offers a way out.
+MAX_MISSES = 3
+#: Longest free text kept in a slot.
+TEXT_LIMIT = 500
+#: Automatic (branch) hops allowed while entering a state.
+MAX_HOPS = 20
+#: Evidence file ids kept in a conversation before a case exists.
+EVIDENCE_LIMIT = 30
+#: Button indexes for the "three misses" offer (not part of any state's button list).
+_SKIP, _HUMAN, _MENU = 100, 101, 102
+_EVIDENCE_MEDIA = frozenset({"photo", "video", "document"})
+
+
+class _Cursor:
+    """The single model the machine drives; it holds the slots of the update in progress."""
+
+    state: str
+    slots: dict[str, Any]
+    trigger: Callable[[str], bool]
+
+    def __init__(self) -> None:
+        self.slots = {}
+
+
+class _Values(dict[str, str]):
+    """Placeholder values, computed on demand and HTML-escaped."""
+
+    def __init__(self, engine: Engine, loc: Locale, slots: dict[str, Any], extra: dict[str, Any]):
+        super().__init__()
+        self._engine = engine
+        self._loc = loc
+        self._slots = slots
+        self._extra = extra
+
+    def __missing__(self, key: str) -> str:
+        if key in self._extra:
+            value = html.escape(str(self._extra[key]), quote=False)
+        elif key in self._slots and self._slots[key] not in (None, ""):
+            value = html.escape(self._engine.words(self._loc, key, self._slots[key]), quote=False)
+        elif key in self._engine.bundle.policy:
+            value = html.escape(str(self._engine.bundle.policy[key]), quote=False)
+        else:
+            value = self._loc.messages.get("sys.not_given", "—")
+        self[key] = value
+        return value
+
+
+class _Turn:
+    """Mutable scratch space for one update."""
+
+    __slots__ = ("conv", "effects", "event", "loc", "replies", "today")
+
+    def __init__(self, conv: Conversation, event: Event, loc: Locale, today: date) -> None:
+        self.conv = conv
+        self.event = event
+        self.loc = loc
+        self.today = today
+        self.replies: list[Reply] = []
+        self.effects: list[Effect] = []
+
+
+class Engine:
+    """Runs conversations over flows loaded from YAML."""
+
+    def __init__(self, bundle: Bundle, tz: str = "Asia/Shanghai") -> None:
+        self.bundle = bundle
+        self.tz = ZoneInfo(tz)
+        self.matcher = Matcher(bundle)
+        self._conditions = {
+            rule.cond: actions.compile_condition(rule.cond)
+            for spec in bundle.states.values()
+            for rule in spec.branch
+            if rule.cond
+        }
+        self._cursor = _Cursor()
+        self._machine = Machine(
+            model=self._cursor,
+            states=list(bundle.states),
+            transitions=list(self._transitions()),
+            initial=bundle.root,
+            auto_transitions=False,
+            send_event=True,
+        )
+        # Which buttons lead where, for recognising an old button in a new state.
+        self._button_keys: dict[str, dict[tuple[str, tuple[tuple[str, Any], ...]], int]] = {
+            sid: {(b.route.to, b.route.set): b.index for b in spec.buttons}
+            for sid, spec in bundle.states.items()
+        }
+
+    @classmethod
+    def load(cls, root: Path, tz: str = "Asia/Shanghai") -> Engine:
+        """Loads and validates everything under ``root``; raises ``FlowError``."""
+        return cls(load_bundle(root), tz)
+
+    # ------------------------------------------------------------------------------------------
+    # The machine
+
+    def _transitions(self) -> Iterable[dict[str, Any]]:
+        b = self.bundle
+        for sid, spec in b.states.items():
+            for btn in spec.buttons:
+                yield {"trigger": f"b{btn.index}", "source": sid, "dest": btn.route.to}
+            for name, route in spec.intents.items():
+                yield {"trigger": f"i:{name}", "source": sid, "dest": route.to}
+            if spec.slot:
+                yield {"trigger": "slot", "source": sid, "dest": spec.slot.to}
+                yield {"trigger": "skip", "source": sid, "dest": spec.slot.skip}
+            for rule in spec.branch:
+                t: dict[str, Any] = {"trigger": "auto", "source": sid, "dest": rule.to}
+                if rule.cond:
+                    t["conditions"] = [self._condition(rule.cond)]
+                yield t
+        for target in {
+            *b.specials.values(),
+            *b.commands.values(),
+            b.root,
+            *(r.to for r in b.global_intents.values()),
+        }:
+            yield {"trigger": f"go:{target}", "source": "*", "dest": target}
+
+    def _condition(self, cond: str) -> Callable[[Any], bool]:
+        def check(event_data: Any) -> bool:
+            return self._conditions[cond](event_data.model.slots)
+
+        return check
+
+    def _fire(self, conv: Conversation, trigger: str) -> None:
+        cur = self._cursor
+        cur.slots = conv.slots
+        self._machine.set_state(conv.state, model=cur)
+        cur.trigger(trigger)
+        conv.state = cur.state
+
+    # ------------------------------------------------------------------------------------------
+    # Public API
+
+    def new_conversation(self, chat_id: int, locale: str = "zh-Hans") -> Conversation:
+        """Returns a fresh conversation at the root state."""
+        if locale not in self.bundle.locales:
+            locale = "zh-Hans"
+        return Conversation(chat_id=chat_id, state=self.bundle.root, locale=locale)
+
+    def text(self, locale: str, key: str, /, **values: object) -> str:
+        """Renders one locale message (for texts the service sends itself)."""
+        loc = self._locale(locale)
+        return self._render(loc, key, {}, values)
+
+    def button_label(self, locale: str, key: str) -> str:
+        """Returns a button label of a locale."""
+        loc = self._locale(locale)
+        return loc.buttons.get(key, key)
+
+    def commands(self, locale: str) -> list[tuple[str, str]]:
+        """Returns (command, description) pairs for the command menu (``cmd.<name>`` keys)."""
+        loc = self._locale(locale)
+        names = ["start", "help", "back", "restart", "cancel", *self.bundle.commands]
+        return [(n, loc.messages[f"cmd.{n}"]) for n in names if f"cmd.{n}" in loc.messages]
+
+    def words(self, loc: Locale, slot: str, value: Any) -> str:
+        """Shows a slot value in words (locale ``values:``), or as it is."""
+        table = loc.values.get(slot)
+        if table is not None:
+            key = str(value).lower() if isinstance(value, bool) else str(value)
+            if key in table:
+                return table[key]
+        return str(value)
+
+    def handle(self, conv: Conversation, event: Event) -> Outcome:
+        """Applies one event to a copy of ``conv``; returns it with the replies and effects."""
+        conv = Conversation(
+            chat_id=conv.chat_id,
+            state=conv.state,
+            slots=dict(conv.slots),
+            back=list(conv.back),
+            step=conv.step,
+            misses=conv.misses,
+            locale=conv.locale,
+            version=conv.version,
+            last_cb=conv.last_cb,
+            case_id=conv.case_id,
+            mode=conv.mode,
+            updated_at=event.now.timestamp(),
+        )
+        before = conv.state
+        loc = self._locale(conv.locale)
+        turn = _Turn(conv, event, loc, event.now.astimezone(self.tz).date())
+        conv.step += 1
+        if conv.state not in self.bundle.states:
+            # The flows changed under a stored conversation: start over, politely.
+            conv.state, conv.back = self.bundle.root, []
+            self._say(turn, "sys.restarted")
+            if event.kind != "command":
+                self._enter(turn, self.bundle.root)
+                return self._outcome(turn, before)
+        if event.kind == "command":
+            self._on_command(turn)
+        elif event.kind == "callback":
+            self._on_callback(turn)
+        elif event.kind == "text":
+            self._on_text(turn)
+        elif event.kind == "media":
+            self._on_media(turn)
+        elif event.kind == "agent":
+            self._say(turn, "sys.agent_says", text=event.text)
+        elif event.kind == "reminder":
+            self._on_reminder(turn)
+        return self._outcome(turn, before)
+
+    # ------------------------------------------------------------------------------------------
+    # Events
+
+    def _on_command(self, t: _Turn) -> None:
+        name = t.event.command.lower()
+        b = self.bundle
+        if name in ("start", "restart", "cancel"):
+            if name == "cancel":
+                self._say(t, "sys.cancelled")
+            keep = {k: v for k, v in t.conv.slots.items() if k in ("evidence_ids", "evidence_sent")}
+            t.conv.slots = keep
+            t.conv.back = []
+            t.conv.misses = 0
+            t.conv.mode = "bot"
+            t.conv.state = b.root
+            self._enter(t)
+        elif name == "help":
+            self._say(t, "sys.help")
+            self._show(t, t.conv.state, text=False)
+        elif name == "back":
+            self._back(t)
+        elif name in b.commands:
+            self._go(t, Route(b.commands[name]), f"go:{b.commands[name]}")
+        else:
+            self._say(t, "sys.unknown_command", command="/" + name[:32])
+            self._show(t, t.conv.state, text=False)
+
+    def _back(self, t: _Turn) -> None:
+        conv = t.conv
+        while conv.back:
+            prev = conv.back.pop()
+            if prev in self.bundle.states:
+                conv.misses = 0
+                conv.state = prev
+                self._enter(t)
+                return
+        self._say(t, "sys.back_at_start")
+        self._show(t, conv.state, text=False)
+
+    def _on_callback(self, t: _Turn) -> None:
+        conv, data = t.conv, t.event.data
+        if data and data == conv.last_cb:
+            t.effects.append(Effect("toast", {"text": t.loc.messages["sys.duplicate"]}))
+            return
+        parts = data.split("|")
+        spec: StateSpec | None = None
+        idx = -1
+        if len(parts) == 3 and parts[2].isdigit():
+            spec = self.bundle.states.get(parts[1])
+            idx = int(parts[2])
+        if spec is None:
+            return self._outdated(t)
+        t.replies.append(Reply(None, mode="edit"))
+        if idx >= _SKIP:
+            if spec.id != conv.state or idx > _MENU:
+                return self._outdated(t)
+            conv.last_cb = data
+            return self._special(t, idx)
+        if idx >= len(spec.buttons):
+            return self._outdated(t)
+        btn = spec.buttons[idx]
+        if spec.id != conv.state:
+            # An old button: it still works if the current state offers the same choice.
+            same = self._button_keys[conv.state].get((btn.route.to, btn.route.set))
+            if same is None:
+                return self._outdated(t)
+            btn = self.bundle.states[conv.state].buttons[same]
+        conv.last_cb = data
+        self._press(t, btn)
+
+    def _outdated(self, t: _Turn) -> None:
+        t.effects.append(Effect("toast", {"text": t.loc.messages["sys.outdated"]}))
+        self._say(t, "sys.outdated")
+        self._show(t, t.conv.state)
+
+    def _special(self, t: _Turn, idx: int) -> None:
+        spec = self.bundle.states[t.conv.state]
+        if idx == _SKIP and spec.slot:
+            self._go(t, Route(spec.slot.skip), "skip")
+        elif idx == _HUMAN:
+            target = self.bundle.specials["human"]
+            self._go(t, Route(target), f"go:{target}")
+        else:
+            self._go(t, Route(self.bundle.root), f"go:{self.bundle.root}")
+
+    def _press(self, t: _Turn, btn: ButtonSpec) -> None:
+        self._go(t, btn.route, f"b{btn.index}")
+
+    def _on_text(self, t: _Turn) -> None:
+        conv = t.conv
+        text, trimmed = clean_text(t.event.text, TEXT_LIMIT)
+        if trimmed:
+            self._say(t, "sys.too_long", limit=TEXT_LIMIT)
+        spec = self.bundle.states[conv.state]
+        slot = spec.slot
+        if slot and slot.type == "text":
+            m = self.matcher.match(conv.locale, conv.state, text, exact=True)
+            if m:
+                return self._route_match(t, spec, m.route, m.button)
+            if text:
+                conv.slots[slot.name] = text
+                return self._go(t, Route(slot.to), "slot")
+            return self._miss(t, spec, "sys.slot.text.invalid")
+        if slot:
+            error_key = self._parse_slot(t, slot.type, slot.name, text)
+            if error_key is None:
+                return self._go(t, Route(slot.to), "slot")
+        m = self.matcher.match(conv.locale, conv.state, text)
+        if m:
+            return self._route_match(t, spec, m.route, m.button)
+        if slot:
+            return self._miss(t, spec, error_key or "sys.fallback")
+        self._say(t, "sys.fallback")
+        self._show(t, conv.state, text=False)
+
+    def _route_match(self, t: _Turn, spec: StateSpec, route: Route, button: int | None) -> None:
+        if button is not None:
+            return self._press(t, spec.buttons[button])
+        if route in spec.intents.values():
+            name = next(k for k, r in spec.intents.items() if r == route)
+            return self._go(t, route, f"i:{name}")
+        self._go(t, route, f"go:{route.to}")
+
+    def _parse_slot(self, t: _Turn, kind: str, name: str, text: str) -> str | None:
+        """Fills slot ``name`` from ``text``; returns None, or the locale key of the re-ask."""
+        if kind == "date":
+            parsed = parse_date(text, t.today)
+            if isinstance(parsed, DateError):
+                return (
+                    "sys.slot.date.future"
+                    if parsed is DateError.FUTURE
+                    else ("sys.slot.date.invalid")
+                )
+            t.conv.slots[name] = parsed.isoformat()
+            return None
+        pattern = str(self.bundle.policy.get("order_number_pattern", r"^\d{10,30}$"))
+        number = parse_order_no(text, pattern)
+        if number is None:
+            return "sys.slot.order_no.invalid"
+        t.conv.slots[name] = number
+        return None
+
+    def _miss(self, t: _Turn, spec: StateSpec, key: str) -> None:
+        conv = t.conv
+        conv.misses += 1
+        if conv.misses < MAX_MISSES:
+            example = self.bundle.policy.get("order_number_example", "")
+            self._say(t, key, example=example)
+            self._show(t, conv.state, text=False)
+            return
+        sid = conv.state
+        buttons = [
+            (Button(t.loc.buttons["btn.skip"], f"{conv.step}|{sid}|{_SKIP}"),),
+            (Button(t.loc.buttons["btn.human"], f"{conv.step}|{sid}|{_HUMAN}"),),
+            (Button(t.loc.buttons["btn.menu"], f"{conv.step}|{sid}|{_MENU}"),),
+        ]
+        t.replies.append(
+            Reply(self._render(t.loc, "sys.slot.skip_offer", conv.slots, {}), tuple(buttons))
+        )
+
+    def _on_media(self, t: _Turn) -> None:
+        ev, conv = t.event, t.conv
+        media = ev.media or "other"
+        if media not in _EVIDENCE_MEDIA or not ev.file_id:
+            self._say(t, "sys.media_unsupported")
+            return
+        counts = dict(conv.slots.get("evidence_sent") or {})
+        counts[media] = int(counts.get(media, 0)) + 1
+        conv.slots["evidence_sent"] = counts
+        if conv.case_id is None:
+            ids = list(conv.slots.get("evidence_ids") or [])
+            ids.append([media, ev.file_id])
+            conv.slots["evidence_ids"] = ids[-EVIDENCE_LIMIT:]
+        t.effects.append(Effect("evidence", {"media": media, "file_id": ev.file_id}))
+        self._say(t, f"sys.media_ack.{media}", n=counts[media])
+
+    def _on_reminder(self, t: _Turn) -> None:
+        target = t.event.payload.get("state")
+        if isinstance(target, str) and target in self.bundle.states:
+            t.conv.back.append(t.conv.state)
+            del t.conv.back[:-BACK_LIMIT]
+            t.conv.state = target
+            self._enter(t)
+
+    # ------------------------------------------------------------------------------------------
+    # Moving and speaking
+
+    def _go(self, t: _Turn, route: Route, trigger: str) -> None:
+        conv = t.conv
+        for key, value in route.set:
+            conv.slots[key] = value
+        source = conv.state
+        self._fire(conv, trigger)
+        if conv.state != source:
+            conv.back.append(source)
+            del conv.back[:-BACK_LIMIT]
+        conv.misses = 0
+        self._enter(t)
+
+    def _enter(self, t: _Turn) -> None:
+        """Runs the state's actions, follows automatic branches, then speaks."""
+        conv = t.conv
+        for _ in range(MAX_HOPS):
+            spec = self.bundle.states[conv.state]
+            self._run_actions(t, spec)
+            if not spec.branch:
+                break
+            self._fire(conv, "auto")
+        self._show(t, conv.state)
+
+    def _run_actions(self, t: _Turn, spec: StateSpec) -> None:
+        conv = t.conv
+        if spec.do:
+            ctx = actions.ActionContext(
+                slots=conv.slots,
+                today=t.today,
+                policy=self.bundle.policy,
+                case_id=conv.case_id,
+                words=lambda s, v: self.words(t.loc, s, v),
+            )
+            for name in spec.do:
+                actions.ACTIONS[name](ctx)
+            if conv.case_id is None:
+                for eff in ctx.effects:
+                    if eff.kind == "open_case":
+                        eff.data["evidence"] = conv.slots.pop("evidence_ids", [])
+            t.effects.extend(ctx.effects)
+        for kind in spec.effects:
+            t.effects.append(Effect(kind, {}))
+
+    def _show(self, t: _Turn, sid: str, *, text: bool = True) -> None:
+        """Sends the state's messages (or, with ``text=False``, only its buttons again)."""
+        spec = self.bundle.states[sid]
+        buttons = self._buttons(t, spec)
+        if text and spec.say:
+            for i, key in enumerate(spec.say):
+                last = i == len(spec.say) - 1
+                t.replies.append(
+                    Reply(self._render(t.loc, key, t.conv.slots, {}), buttons if last else ())
+                )
+        elif buttons:
+            # Re-attach the options to the last thing said, so they stay on screen.
+            if t.replies and t.replies[-1].mode == "send" and not t.replies[-1].buttons:
+                last_reply = t.replies.pop()
+                t.replies.append(Reply(last_reply.text, buttons, html=last_reply.html))
+            elif spec.say:
+                t.replies.append(
+                    Reply(self._render(t.loc, spec.say[-1], t.conv.slots, {}), buttons)
+                )
+
+    def _buttons(self, t: _Turn, spec: StateSpec) -> tuple[tuple[Button, ...], ...]:
+        step, sid, labels = t.conv.step, spec.id, t.loc.buttons
+        return tuple(
+            tuple(Button(labels[spec.buttons[i].text], f"{step}|{sid}|{i}") for i in row)
+            for row in spec.rows
+        )
+
+    def _say(self, t: _Turn, key: str, **extra: Any) -> None:
+        t.replies.append(Reply(self._render(t.loc, key, t.conv.slots, extra)))
+
+    def _render(self, loc: Locale, key: str, slots: dict[str, Any], extra: dict[str, Any]) -> str:
+        template = loc.messages.get(key) or self.bundle.locales["zh-Hans"].messages[key]
+        return template.format_map(_Values(self, loc, slots, extra))
+
+    def _locale(self, name: str) -> Locale:
+        return self.bundle.locales.get(name) or self.bundle.locales["zh-Hans"]
+
+    @staticmethod
+    def _outcome(t: _Turn, before: str) -> Outcome:
+        return Outcome(t.conv, tuple(t.replies), tuple(t.effects), before)

@@ -1,0 +1,160 @@
+"""Runs a dialogue transcript (tests/dialogues/*.yaml) through the service and the engine.
+
+A transcript is data: what the shopper sends or taps, and what the bot's replies must contain.
+Each step's failure message names the file and the step, and shows what the bot said.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from bot.engine.engine import Engine
+from bot.engine.model import Button, Conversation, Event, Outcome
+from bot.service import Service
+from bot.store.memory import MemoryStore
+
+TZ = ZoneInfo("Asia/Shanghai")
+CHAT_ID = 4242
+DEFAULT_TODAY = date(2026, 11, 23)
+
+
+@dataclass
+class Visits:
+    """States and transitions a set of dialogues exercised."""
+
+    states: set[str] = field(default_factory=set)
+    transitions: set[tuple[str, str]] = field(default_factory=set)
+
+
+class TranscriptError(AssertionError):
+    """A transcript step did not go as written."""
+
+
+def _text_of(outcome: Outcome) -> str:
+    return "\n".join(r.text for r in outcome.replies if r.text)
+
+
+def _buttons_of(outcome: Outcome) -> list[Button]:
+    shown: list[Button] = []
+    for r in outcome.replies:
+        if r.buttons:
+            shown = [b for row in r.buttons for b in row]
+    return shown
+
+
+class _Clock:
+    def __init__(self, today: date) -> None:
+        self.now = datetime(today.year, today.month, today.day, 10, 0, tzinfo=TZ)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def tick(self) -> None:
+        self.now += timedelta(minutes=1)
+
+
+async def run_transcript(engine: Engine, path: Path, visits: Visits | None = None) -> None:
+    """Plays the transcript at ``path``; raises TranscriptError at the first wrong step."""
+    doc: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    today = doc.get("today", DEFAULT_TODAY)
+    if isinstance(today, str):
+        today = date.fromisoformat(today)
+    clock = _Clock(today)
+    store = MemoryStore()
+    service = Service(engine, store, clock)
+    current: list[Button] = []
+    earlier: list[Button] = []
+    for number, step in enumerate(doc.get("steps") or [], 1):
+        where = f"{path.name} step {number} {json.dumps(step, ensure_ascii=False)}"
+        clock.tick()
+        now = clock()
+        if step.get("restart"):
+            # A new process: a fresh service over the same store, the record serialised.
+            stored = store.load(CHAT_ID)
+            if stored is not None:
+                roundtrip = Conversation.from_dict(json.loads(json.dumps(stored.to_dict())))
+                assert roundtrip == stored, f"{where}: conversation does not survive JSON"
+            service = Service(engine, store, clock)
+            continue
+        event = _event(step, now, current, earlier, where)
+        before = store.load(CHAT_ID)
+        outcome = await service.handle(CHAT_ID, event)
+        if visits is not None:
+            visits.states.add(outcome.conversation.state)
+            if before is not None and before.state != outcome.conversation.state:
+                visits.transitions.add((before.state, outcome.conversation.state))
+        text = _text_of(outcome)
+        said = f"\n--- the bot said ---\n{text}\n--- buttons: " + ", ".join(
+            b.label for b in _buttons_of(outcome)
+        )
+        for want in _as_list(step.get("expect")):
+            if want not in text:
+                raise TranscriptError(f"{where}: expected {want!r} in the reply{said}")
+        for unwanted in _as_list(step.get("not_expect")):
+            if unwanted in text:
+                raise TranscriptError(f"{where}: did not expect {unwanted!r}{said}")
+        if "state" in step and outcome.conversation.state != step["state"]:
+            raise TranscriptError(
+                f"{where}: expected state {step['state']}, got {outcome.conversation.state}{said}"
+            )
+        kinds = [e.kind for e in outcome.effects]
+        for kind in _as_list(step.get("effects")):
+            if kind not in kinds:
+                raise TranscriptError(f"{where}: expected effect {kind!r}, got {kinds}{said}")
+        if not outcome.replies and not any(e.kind == "toast" for e in outcome.effects):
+            raise TranscriptError(f"{where}: the bot stayed silent")
+        shown = _buttons_of(outcome)
+        if shown:
+            earlier.extend(current)
+            current = shown
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _find(buttons: list[Button], label: str) -> Button | None:
+    exact = [b for b in buttons if b.label == label]
+    if exact:
+        return exact[0]
+    return next((b for b in buttons if label in b.label), None)
+
+
+def _event(
+    step: dict[str, Any], now: datetime, current: list[Button], earlier: list[Button], where: str
+) -> Event:
+    if "send" in step:
+        text = str(step["send"])
+        if text.startswith("/"):
+            name, _, rest = text[1:].partition(" ")
+            return Event(kind="command", now=now, command=name, text=rest)
+        return Event(kind="text", now=now, text=text)
+    if "tap" in step:
+        button = _find(current, str(step["tap"]))
+        if button is None:
+            labels = ", ".join(b.label for b in current)
+            raise TranscriptError(f"{where}: no button {step['tap']!r} on screen ({labels})")
+        return Event(kind="callback", now=now, data=button.data)
+    if "tap_old" in step:
+        button = _find(list(reversed(earlier)), str(step["tap_old"]))
+        if button is None:
+            raise TranscriptError(f"{where}: no earlier button {step['tap_old']!r}")
+        return Event(kind="callback", now=now, data=button.data)
+    if "media" in step:
+        media = str(step["media"])
+        return Event(
+            kind="media",
+            now=now,
+            media=media,  # type: ignore[arg-type]
+            file_id=f"file-{media}-{now.timestamp():.0f}",
+        )
+    raise TranscriptError(f"{where}: a step needs send, tap, tap_old, media or restart")

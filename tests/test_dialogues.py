@@ -1,0 +1,42 @@
+"""Dialogue transcripts: every coverage ID of ../shared/domain/coverage.md has a passing one."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.engine.engine import Engine
+from tests.dialogue_runner import run_transcript
+
+ROOT = Path(__file__).resolve().parent.parent
+DIALOGUES = sorted((ROOT / "tests" / "dialogues").glob("*.yaml"))
+COVERAGE = ROOT.parent / "shared" / "domain" / "coverage.md"
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.load(ROOT)
+
+
+@pytest.mark.parametrize("path", DIALOGUES, ids=[p.stem for p in DIALOGUES])
+async def test_dialogue(engine: Engine, path: Path) -> None:
+    await run_transcript(engine, path)
+
+
+def coverage_ids() -> list[str]:
+    text = COVERAGE.read_text(encoding="utf-8")
+    return re.findall(r"^- ([A-Z][0-9]+) ", text, flags=re.MULTILINE)
+
+
+def test_every_coverage_id_has_a_transcript() -> None:
+    ids = coverage_ids()
+    assert len(ids) >= 30, "coverage.md could not be read"
+    covered: set[str] = set()
+    for path in DIALOGUES:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        covered.update(str(c) for c in doc.get("covers") or [])
+    missing = [i for i in ids if i not in covered]
+    assert not missing, f"coverage IDs without a transcript: {', '.join(missing)}"
