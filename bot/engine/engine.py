@@ -217,7 +217,7 @@ class Engine:
             conv.state, conv.back = self.bundle.root, []
             self._say(turn, "sys.restarted")
             if event.kind != "command":
-                self._enter(turn, self.bundle.root)
+                self._enter(turn)
                 return self._outcome(turn, before)
         if event.kind == "command":
             self._on_command(turn)
