@@ -129,11 +129,11 @@ def _find(s: str, today: date) -> date | DateError:
         if n is None:
             return DateError.INVALID
         return today - timedelta(days=min(n, 999))
+    if m := _DAY_ONLY.search(s):
+        return _recent_day(_cn_int(m["d"]), today)
     for word, back in _RELATIVE:
         if word in s:
             return today - timedelta(days=back)
-    if m := _DAY_ONLY.search(s):
-        return _recent_day(_cn_int(m["d"]), today)
     return DateError.INVALID
 
 
