@@ -461,6 +461,25 @@ def _read_locale(path: Path, out: _Collector) -> Locale | None:
     return Locale(name, file, messages, buttons, intents, values, lines)
 
 
+def _merge_locale(into: Locale, part: Locale, out: _Collector) -> None:
+    for section in ("messages", "buttons", "intents"):
+        target: dict[str, Any] = getattr(into, section)
+        for key, value in getattr(part, section).items():
+            if key in target:
+                out.add(
+                    part.file,
+                    part.lines.get(f"{section}.{key}", 0),
+                    "",
+                    "",
+                    f"{section[:-1]} `{key}` is already defined in {into.file}",
+                )
+                continue
+            target[key] = value
+            into.lines[f"{section}.{key}"] = part.lines.get(f"{section}.{key}", 0)
+    for slot, words in part.values.items():
+        into.values.setdefault(slot, {}).update(words)
+
+
 def placeholders(template: str) -> set[str]:
     """Returns the ``{name}`` fields of a template (raises ValueError if malformed)."""
     return {f for _, f, _, _ in string.Formatter().parse(template) if f}
@@ -590,10 +609,17 @@ def load_bundle(root: Path) -> Bundle:
             out.add(file, raw.line_of("specials"), "menu", "", "`specials.human` is required")
 
     locales: dict[str, Locale] = {}
-    for path in sorted((root / "locales").glob("*.yaml")):
+    # `zh-Hans.yaml` is the locale; `zh-Hans.<part>.yaml` files add keys to it.
+    for path in sorted((root / "locales").glob("*.yaml"), key=lambda p: (p.stem.count("."), p)):
         loc = _read_locale(path, out)
-        if loc:
-            locales[loc.name] = loc
+        if not loc:
+            continue
+        name = path.stem.split(".")[0]
+        loc.name = name
+        if name not in locales:
+            locales[name] = loc
+        else:
+            _merge_locale(locales[name], loc, out)
     if "zh-Hans" not in locales:
         out.add(str(root / "locales" / "zh-Hans.yaml"), 0, "", "", "the zh-Hans locale is required")
 
