@@ -219,7 +219,9 @@ class Engine:
             if event.kind != "command":
                 self._enter(turn)
                 return self._outcome(turn, before)
-        if event.kind == "command":
+        if conv.mode == "agent" and event.kind in ("text", "media"):
+            self._to_agent(turn)
+        elif event.kind == "command":
             self._on_command(turn)
         elif event.kind == "callback":
             self._on_callback(turn)
@@ -246,6 +248,8 @@ class Engine:
             t.conv.slots = keep
             t.conv.back = []
             t.conv.misses = 0
+            if t.conv.mode == "agent":
+                t.effects.append(Effect("agent_left", {}))
             t.conv.mode = "bot"
             t.conv.state = b.root
             self._enter(t)
@@ -259,6 +263,18 @@ class Engine:
         else:
             self._say(t, "sys.unknown_command", command="/" + name[:32])
             self._show(t, t.conv.state, text=False)
+
+    def _to_agent(self, t: _Turn) -> None:
+        """While a human agent has the chat, the flow pauses and the words go to the agent."""
+        ev = t.event
+        if ev.kind == "media":
+            if ev.media in _EVIDENCE_MEDIA and ev.file_id:
+                t.effects.append(Effect("evidence", {"media": ev.media, "file_id": ev.file_id}))
+            t.effects.append(Effect("to_agent", {"media": ev.media, "file_id": ev.file_id}))
+            return
+        text, _ = clean_text(ev.text, 4000)
+        if text:
+            t.effects.append(Effect("to_agent", {"text": text}))
 
     def _back(self, t: _Turn) -> None:
         conv = t.conv
@@ -410,6 +426,10 @@ class Engine:
         self._say(t, f"sys.media_ack.{media}", n=counts[media])
 
     def _on_reminder(self, t: _Turn) -> None:
+        """Moves to ``payload["state"]`` (a follow-up question), as if the shopper had asked."""
+        t.conv.mode = "bot"
+        for key, value in (t.event.payload.get("set") or {}).items():
+            t.conv.slots[str(key)] = value
         target = t.event.payload.get("state")
         if isinstance(target, str) and target in self.bundle.states:
             t.conv.back.append(t.conv.state)

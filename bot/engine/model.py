@@ -86,7 +86,8 @@ class Event:
     - ``command``: ``command`` is the name without the slash (``"start"``), ``text`` the rest.
     - ``callback``: ``data`` is the button's callback data.
     - ``media``: ``media`` is the kind, ``file_id`` the platform's file id.
-    - ``reminder``: ``data`` is the reminder kind, ``payload`` its data.
+    - ``reminder``: ``data`` is the reminder kind; ``payload["state"]`` is the state to move to
+      (a follow-up question) and ``payload["set"]`` optional slot values. Leaves agent mode.
     - ``agent``: a human agent's message, ``text`` its body.
     """
 
@@ -134,7 +135,9 @@ class Effect:
     - ``open_case``: ``{"reason", "stage"}`` — the intervention script started.
     - ``case_update``: ``{"fields": {...}}`` — new facts for the open case.
     - ``handoff``: ``{}`` — the shopper asked for a human agent.
-    - ``to_agent``: ``{"text"}`` — relay the shopper's words to the agent thread.
+    - ``to_agent``: ``{"text"}`` or ``{"media", "file_id"}`` — relay to the agent thread
+      (emitted instead of flow replies while ``conversation.mode == "agent"``).
+    - ``agent_left``: ``{}`` — the shopper left the agent with /start, /restart or /cancel.
     - ``schedule``: ``{"kind", "due", "payload"}`` — a reminder (``due`` is ISO 8601).
     - ``cancel_reminders``: ``{"kind": str | None}``.
     - ``forget``: ``{}`` — delete the shopper's personal data.
