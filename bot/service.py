@@ -53,6 +53,10 @@ class EngineLike(Protocol):
         """Returns a rendered locale message."""
         ...
 
+    def commands(self, locale: str) -> list[tuple[str, str]]:
+        """Returns (command, description) pairs for a command menu."""
+        ...
+
 
 Clock = Callable[[], datetime]
 #: Builds the service-level replies for a ``handoff`` effect (the intervention issue replaces it).

@@ -1,0 +1,212 @@
+"""The Telegram front end: builds the PTB ``Application`` and runs it (polling or webhook).
+
+``python -m bot run`` calls :func:`main_run`, ``python -m bot webhook`` :func:`main_webhook`,
+``python -m bot health`` :func:`health`. Each returns a process exit code and prints at most one
+line on failure. The bot token is never printed or logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sys
+from pathlib import Path
+
+from telegram import BotCommand, Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import Settings, configure_logging
+from bot.service import EngineLike, Service, shanghai_clock
+from bot.store.base import Store, StoreError
+from bot.tg import handlers
+from bot.tg.transport import Limits, PerChatUpdateProcessor, RateLimiter, RetryingRequest
+
+log = logging.getLogger(__name__)
+
+#: The project root holding ``flows/``, ``locales/`` and ``config/``.
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Update types the bot asks Telegram for.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
+
+
+def build_application(
+    settings: Settings,
+    engine: EngineLike,
+    store: Store,
+    *,
+    limits: Limits | None = None,
+    service: Service | None = None,
+) -> Application:  # type: ignore[type-arg]
+    """Returns the PTB application wired to the engine and the store (not started).
+
+    The store is closed when the application shuts down.
+    """
+    if not settings.token:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set; get one from @BotFather.")
+    limits = limits or Limits()
+    api = settings.api_url.rstrip("/")
+    pool = max(16, min(settings.concurrency * 2, 512))
+    request = RetryingRequest(
+        limits,
+        connection_pool_size=pool,
+        connect_timeout=5.0,
+        read_timeout=10.0,
+        write_timeout=10.0,
+        pool_timeout=10.0,
+    )
+    service = service or Service(engine, store, shanghai_clock(settings.timezone))
+
+    async def post_init(app: Application) -> None:  # type: ignore[type-arg]
+        """Registers the Chinese command menu."""
+        commands = [BotCommand(name, text) for name, text in engine.commands("zh-Hans")]
+        try:
+            await app.bot.set_my_commands(commands)
+        except TelegramError as exc:
+            log.warning("setMyCommands failed: %s", exc.__class__.__name__)
+        log.info("bot @%s started (concurrency %d)", app.bot.username, settings.concurrency)
+
+    async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+        """Closes the store after the last update was handled."""
+        store.close()
+        log.info("store closed")
+
+    app = (
+        Application.builder()
+        .token(settings.token)
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .request(request)
+        .get_updates_read_timeout(30.0)
+        .rate_limiter(RateLimiter(limits))
+        .concurrent_updates(PerChatUpdateProcessor(settings.concurrency))
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    app.bot_data[handlers.DEPS_KEY] = handlers.Deps(service=service, engine=engine)
+    private_or_group = filters.ChatType.PRIVATE | filters.ChatType.GROUPS
+    message = filters.UpdateType.MESSAGE & private_or_group
+    app.add_handler(MessageHandler(message & filters.COMMAND, handlers.on_command))
+    app.add_handler(MessageHandler(message & filters.TEXT & ~filters.COMMAND, handlers.on_text))
+    app.add_handler(CallbackQueryHandler(handlers.on_callback))
+    app.add_handler(ChatMemberHandler(handlers.on_added, ChatMemberHandler.MY_CHAT_MEMBER))
+    media = message & ~filters.TEXT & ~filters.StatusUpdate.ALL
+    app.add_handler(MessageHandler(media, handlers.on_media))
+    app.add_error_handler(handlers.on_error)
+    return app
+
+
+def _prepare(settings: Settings) -> tuple[EngineLike, Store] | int:
+    """Loads the flows and opens the store; returns an exit code after one line on failure."""
+    from bot.engine.engine import Engine
+    from bot.engine.loader import FlowError
+    from bot.store.sqlite import open_store
+
+    configure_logging(settings)
+    if not settings.token:
+        print("TELEGRAM_BOT_TOKEN is not set; get one from @BotFather.", file=sys.stderr)
+        return 2
+    try:
+        engine = Engine.load(ROOT, tz=settings.timezone)
+    except FlowError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    try:
+        store = open_store(settings.data_dir)
+    except StoreError as exc:
+        print(f"BOT_DATA_DIR {settings.data_dir}: {exc}", file=sys.stderr)
+        return 1
+    return engine, store
+
+
+def main_run(settings: Settings) -> int:
+    """Runs the bot with long polling until SIGINT/SIGTERM; returns the exit code."""
+    ready = _prepare(settings)
+    if isinstance(ready, int):
+        return ready
+    engine, store = ready
+    app = build_application(settings, engine, store)
+    return _run(settings, lambda: app.run_polling(allowed_updates=ALLOWED_UPDATES))
+
+
+def main_webhook(settings: Settings) -> int:
+    """Runs PTB's webhook server (secret token checked) until SIGINT/SIGTERM."""
+    if not settings.webhook_url:
+        print("WEBHOOK_URL is not set; webhook mode needs the public https URL.", file=sys.stderr)
+        return 2
+    ready = _prepare(settings)
+    if isinstance(ready, int):
+        return ready
+    engine, store = ready
+    app = build_application(settings, engine, store)
+    # Without a configured secret, a fresh one per start still lets only Telegram in.
+    secret = settings.webhook_secret or secrets.token_urlsafe(32)
+    return _run(
+        settings,
+        lambda: app.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=settings.webhook_path,
+            webhook_url=settings.webhook_url,
+            secret_token=secret,
+            allowed_updates=ALLOWED_UPDATES,
+        ),
+    )
+
+
+def _run(settings: Settings, run: object) -> int:
+    """Calls ``run`` and turns start-up failures into one line and an exit code."""
+    assert callable(run)
+    try:
+        run()
+    except InvalidToken:
+        print("TELEGRAM_BOT_TOKEN was rejected by the Bot API server.", file=sys.stderr)
+        return 1
+    except NetworkError as exc:
+        print(settings.redact(f"Bot API server unreachable: {exc}"), file=sys.stderr)
+        return 1
+    return 0
+
+
+def health(settings: Settings) -> int:
+    """Checks the store opens and ``getMe`` succeeds; prints one line; returns 0 or 1."""
+    from bot.store.sqlite import open_store
+
+    try:
+        store = open_store(settings.data_dir)
+        try:
+            count = store.count_conversations()
+        finally:
+            store.close()
+    except Exception as exc:  # any failure is "unhealthy"
+        print(f"unhealthy: store {settings.data_dir}: {exc.__class__.__name__}")
+        return 1
+    if not settings.token:
+        print(f"ok: store {settings.data_dir} ({count} conversations); no token (console mode)")
+        return 0
+    try:
+        name = asyncio.run(asyncio.wait_for(_get_me(settings), timeout=15))
+    except Exception as exc:  # any failure is "unhealthy"
+        print(settings.redact(f"unhealthy: getMe failed: {exc.__class__.__name__}: {exc}"))
+        return 1
+    print(f"ok: @{name}, store {settings.data_dir} ({count} conversations)")
+    return 0
+
+
+async def _get_me(settings: Settings) -> str:
+    """Returns the bot's username from ``getMe``."""
+    from telegram import Bot
+
+    assert settings.token
+    api = settings.api_url.rstrip("/")
+    async with Bot(settings.token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot") as bot:
+        return bot.username

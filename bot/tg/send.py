@@ -1,0 +1,153 @@
+"""Turns engine replies into Bot API calls: messages, inline keyboards, edits, long texts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram.constants import MessageLimit, ParseMode
+from telegram.error import BadRequest, Forbidden
+
+from bot.engine.model import Button, Reply
+from bot.service import chat_hash
+
+log = logging.getLogger(__name__)
+
+#: Telegram's limit on one message's text (counted in UTF-16 code units to be safe).
+TEXT_LIMIT = int(MessageLimit.MAX_TEXT_LENGTH)
+
+
+def tg_len(text: str) -> int:
+    """Returns the length of ``text`` in UTF-16 code units (how Telegram counts)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Splits ``text`` into parts of at most ``limit``, on paragraph, then line boundaries."""
+    if tg_len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    current = ""
+    for piece in _pieces(text, limit):
+        candidate = f"{current}\n\n{piece}" if current else piece
+        if tg_len(candidate) <= limit:
+            current = candidate
+        else:
+            if current:
+                parts.append(current)
+            current = piece
+    if current:
+        parts.append(current)
+    return parts
+
+
+def _pieces(text: str, limit: int) -> list[str]:
+    """Returns the paragraphs of ``text``, with any paragraph longer than ``limit`` cut down."""
+    pieces: list[str] = []
+    for paragraph in text.split("\n\n"):
+        if tg_len(paragraph) <= limit:
+            pieces.append(paragraph)
+            continue
+        line_block = ""
+        for line in paragraph.split("\n"):
+            while tg_len(line) > limit:
+                cut = _cut(line, limit)
+                if line_block:
+                    pieces.append(line_block)
+                    line_block = ""
+                pieces.append(line[:cut])
+                line = line[cut:]
+            candidate = f"{line_block}\n{line}" if line_block else line
+            if tg_len(candidate) <= limit:
+                line_block = candidate
+            else:
+                pieces.append(line_block)
+                line_block = line
+        if line_block:
+            pieces.append(line_block)
+    return pieces
+
+
+def _cut(line: str, limit: int) -> int:
+    """Returns how many characters of ``line`` fit in ``limit`` UTF-16 units."""
+    used = 0
+    for index, char in enumerate(line):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > limit:
+            return max(1, index)
+    return len(line)
+
+
+def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
+    """Returns the inline keyboard for the engine's button rows (``None`` when there are none)."""
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in rows if row]
+    )
+
+
+async def deliver(
+    bot: Bot,
+    chat_id: int,
+    replies: Sequence[Reply],
+    *,
+    tapped_message_id: int | None = None,
+) -> int:
+    """Sends or applies the replies in order; returns how many messages were sent.
+
+    Stops quietly if the shopper blocked the bot.
+    """
+    sent = 0
+    no_preview = LinkPreviewOptions(is_disabled=True)
+    try:
+        for reply in replies:
+            markup = keyboard(reply.buttons)
+            parse_mode = ParseMode.HTML if reply.html else None
+            if reply.mode == "edit":
+                if tapped_message_id is None:
+                    if reply.text is None:
+                        continue
+                elif reply.text is None:
+                    await _remove_keyboard(bot, chat_id, tapped_message_id)
+                    continue
+                elif tg_len(reply.text) <= TEXT_LIMIT:
+                    try:
+                        await bot.edit_message_text(
+                            reply.text,
+                            chat_id=chat_id,
+                            message_id=tapped_message_id,
+                            parse_mode=parse_mode,
+                            reply_markup=markup,
+                            link_preview_options=no_preview,
+                        )
+                        continue
+                    except BadRequest as exc:
+                        if "not modified" in str(exc).lower():
+                            continue
+                        log.debug("edit refused (%s); sending instead", exc.message)
+            if not reply.text:
+                continue
+            parts = split_text(reply.text)
+            for index, part in enumerate(parts):
+                await bot.send_message(
+                    chat_id,
+                    part,
+                    parse_mode=parse_mode,
+                    reply_markup=markup if index == len(parts) - 1 else None,
+                    link_preview_options=no_preview,
+                )
+                sent += 1
+    except Forbidden:
+        log.info("chat=%s blocked the bot; replies dropped", chat_hash(chat_id))
+    return sent
+
+
+async def _remove_keyboard(bot: Bot, chat_id: int, message_id: int) -> None:
+    """Removes the inline keyboard of a message (so an old menu cannot be tapped twice)."""
+    try:
+        await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+    except BadRequest as exc:
+        # "message is not modified" (no keyboard left) or too old to edit: nothing to do.
+        log.debug("keyboard not removed: %s", exc.message)
