@@ -1,0 +1,35 @@
+"""Shared pytest fixtures. Each owner keeps their fixtures in a clearly marked section."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.fakes.bot_api import FakeBotAPI
+
+# ==== fake Telegram Bot API (owner: fake Bot API server; tests/fakes/bot_api.py) ============
+
+
+@pytest.fixture
+async def bot_api() -> AsyncIterator[FakeBotAPI]:
+    """A started strict fake Bot API on 127.0.0.1:<random port>.
+
+    Fails the test at teardown if any violation was recorded and not expected (use
+    ``bot_api.expect_violation("...")`` or ``bot_api.violations.clear()`` in tests that
+    provoke violations on purpose). API: see the docstring of ``tests/fakes/bot_api.py``.
+    """
+    server = FakeBotAPI()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+    if server.violations:
+        pytest.fail(
+            "fake Bot API recorded violations:\n  " + "\n  ".join(server.violations),
+            pytrace=False,
+        )
+
+
+# ==== end of fake Telegram Bot API section ===================================================
