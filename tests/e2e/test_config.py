@@ -1,0 +1,106 @@
+"""Settings: every variable checked at start-up, one line naming it, the token never shown."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, RedactingFormatter, load_settings, read_env_file
+
+TOKEN = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+
+
+def test_defaults_without_anything() -> None:
+    s = load_settings({}, None)
+    assert s.token is None and not s.has_token
+    assert s.api_url == "https://api.telegram.org"
+    assert s.data_dir == Path("data")
+    assert s.timezone == "Asia/Shanghai"
+    assert s.concurrency >= 1
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text(
+        "# comment\n"
+        f"export TELEGRAM_BOT_TOKEN='{TOKEN}'\n"
+        'TELEGRAM_API_URL="http://127.0.0.1:8081/"\n'
+        "BOT_DATA_DIR=/srv/bot  # inline comment\n"
+        "LOG_LEVEL=debug\n",
+        encoding="utf-8",
+    )
+    s = load_settings({"BOT_DATA_DIR": "/var/lib/bot"}, env)
+    assert s.token == TOKEN
+    assert s.api_url == "http://127.0.0.1:8081"
+    assert s.data_dir == Path("/var/lib/bot")
+    assert s.log_level == "DEBUG"
+
+
+def test_missing_env_file_is_fine(tmp_path: Path) -> None:
+    assert load_settings({}, tmp_path / "nope.env").token is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TELEGRAM_API_URL", "ftp://example.org"),
+        ("TELEGRAM_API_URL", "api.telegram.org"),
+        ("TELEGRAM_API_URL", "https://api.telegram.org/bot"),
+        ("TELEGRAM_BOT_TOKEN", "not-a-token"),
+        ("LOG_LEVEL", "LOUD"),
+        ("WEBHOOK_PORT", "70000"),
+        ("WEBHOOK_PORT", "eighty"),
+        ("WEBHOOK_URL", "example.org/hook"),
+        ("WEBHOOK_SECRET", "has spaces"),
+        ("OPERATOR_CHAT_ID", "@ops"),
+        ("OPERATOR_IDS", "1,two"),
+        ("CONCURRENCY", "0"),
+        ("TIMEZONE", "Mars/Olympus"),
+    ],
+)
+def test_malformed_setting_names_the_variable_in_one_line(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({name: value}, None)
+    message = str(info.value)
+    assert name in message
+    assert "\n" not in message
+
+
+def test_api_url_message_shows_the_value() -> None:
+    with pytest.raises(ConfigError, match=r"TELEGRAM_API_URL must be an http\(s\) URL, got"):
+        load_settings({"TELEGRAM_API_URL": "nope"}, None)
+
+
+def test_token_never_in_messages_or_repr() -> None:
+    bad = "123456:short"
+    with pytest.raises(ConfigError) as info:
+        load_settings({"TELEGRAM_BOT_TOKEN": bad}, None)
+    assert bad not in str(info.value)
+    s = load_settings({"TELEGRAM_BOT_TOKEN": TOKEN, "WEBHOOK_SECRET": "s3cret_value"}, None)
+    assert TOKEN not in repr(s)
+    assert "s3cret_value" not in repr(s)
+
+
+def test_log_formatter_blanks_the_token() -> None:
+    s = load_settings({"TELEGRAM_BOT_TOKEN": TOKEN}, None)
+    record = logging.LogRecord(
+        "x", logging.ERROR, __file__, 1, "url https://h/bot%s/getMe", (TOKEN,), None
+    )
+    line = RedactingFormatter(s).format(record)
+    assert TOKEN not in line
+    assert "***" in line
+
+
+def test_operator_ids_are_parsed() -> None:
+    s = load_settings({"OPERATOR_IDS": "1, 2,3", "OPERATOR_CHAT_ID": "-100123"}, None)
+    assert s.operator_ids == frozenset({1, 2, 3})
+    assert s.operator_chat_id == -100123
+
+
+def test_bad_env_line_names_file_and_line(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("GOOD=1\nthis is not a setting\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\.env:2"):
+        read_env_file(env)
