@@ -79,6 +79,7 @@ _DAYS_AGO = re.compile(r"(?P<n>" + _NUM + r")(?:(?:天|日)(?:以)?前|天了)")
 _DAY_ONLY = re.compile(
     r"(?<![0-9月〇零一二两兩三四五六七八九十百])(?P<d>" + _NUM + r")[号號日](?!前)"
 )
+_DIGIT_SPACE = re.compile(r"(?<=[0-9])\s+(?=[0-9])")
 #: Relative words, longest first so 大前天 is not read as 前天.
 _RELATIVE = (
     ("大前天", 3),
@@ -102,7 +103,9 @@ def parse_date(text: str, today: date) -> date | DateError:
     dates are preferred over relative words when both appear. Refuses dates after ``today``
     (FUTURE), more than a year before it (TOO_OLD) and days that do not exist (INVALID).
     """
-    s = "".join(unicodedata.normalize("NFKC", text).split())
+    # Spaces go ("11 月 20 日"), except between digits where they separate ("2026-11-20 14:03").
+    s = _DIGIT_SPACE.sub("|", unicodedata.normalize("NFKC", text))
+    s = "".join(s.split())
     if not s:
         return DateError.INVALID
     found = _find(s, today)
@@ -198,6 +201,7 @@ def format_date_zh(d: date, today: date) -> str:
 #: Separators people type inside a long number ("P7123 4567 8901"), removed between digits.
 _DIGIT_GAPS = re.compile(r"(?<=[0-9])[\s\-_]+(?=[0-9])")
 _RUNS = re.compile(r"[A-Za-z0-9]+")
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 @functools.lru_cache(maxsize=8)
@@ -209,14 +213,16 @@ def parse_order_no(text: str, pattern: str) -> str | None:
     """Returns the order number in ``text`` that fully matches ``pattern``, or None.
 
     Full-width characters become half-width; spaces, dashes and underscores between digits are
-    removed; the number may sit inside a sentence (订单号是 P7123…). When several candidates
-    match (an order number and a phone number), the longest wins.
+    removed; the number may sit inside a sentence (订单号是 P7123…). A run of letters glued to
+    the front may be dropped, digits never (a too-long number is refused, not cut). When several
+    candidates match (an order number and a phone number), the longest wins.
     """
     rx = _compiled(pattern)
     s = _DIGIT_GAPS.sub("", unicodedata.normalize("NFKC", text))
     best: str | None = None
     for run in _RUNS.findall(s):
-        for i in range(len(run)):  # "No12345…": the longest matching suffix
+        letters = len(run) - len(run.lstrip(_LETTERS))
+        for i in range(letters + 1):  # "ABCD123…": drop leading letters, never digits
             candidate = run[i:]
             if rx.fullmatch(candidate):
                 if best is None or len(candidate) > len(best):
