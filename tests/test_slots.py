@@ -1,5 +1,5 @@
 """Slot validators: dates for the seven-day window (facts §2), order numbers (config
-``order_number_pattern``), masked order numbers (privacy rule) and free text (flows.md slot types)."""
+``order_number_pattern``), masked order numbers (privacy rule), free text (flows.md slot types)."""
 
 from __future__ import annotations
 
