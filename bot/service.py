@@ -234,16 +234,26 @@ class Service:
         for effect in effects:
             if effect.kind == "open_case":
                 case_id = self.store.next_case_id("C-" + now.strftime("%y%m"))
+                fields = dict(effect.data)
+                # Files sent before the case existed travel in the effect as [media, file_id].
+                earlier = fields.pop("evidence", None) or []
                 cases[case_id] = Case(
                     case_id=case_id,
                     chat_id=conv.chat_id,
                     status="open",
                     created_at=at,
                     updated_at=at,
-                    fields=dict(effect.data),
+                    fields=fields,
                     timeline=[{"at": at, "what": "opened"}],
                 )
                 conv.case_id = case_id
+                for item in earlier:
+                    if isinstance(item, list | tuple) and len(item) == 2:
+                        work.changes.evidence.append(
+                            Evidence(
+                                case_id=case_id, media=str(item[0]), file_id=str(item[1]), at=at
+                            )
+                        )
             elif effect.kind == "case_update":
                 case = case_of(conv.case_id) if conv.case_id else None
                 if case is None:

@@ -59,7 +59,7 @@ def build_application(
         limits,
         connection_pool_size=pool,
         connect_timeout=5.0,
-        read_timeout=10.0,
+        read_timeout=limits.read_timeout,
         write_timeout=10.0,
         pool_timeout=10.0,
     )

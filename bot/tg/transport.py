@@ -59,6 +59,8 @@ class Limits:
     chat_per_second: float = 1.0
     chat_burst: int = 5
     retry_after_retries: int = 3
+    #: Seconds to wait for an answer; a ``send*`` call that times out is not repeated.
+    read_timeout: float = 10.0
 
 
 class RetryingRequest(HTTPXRequest):

@@ -48,7 +48,7 @@ class StubEngine:
             elif kind == "case_update":
                 data = {"fields": {"problem": "damaged"}}
             elif kind == "open_case":
-                data = {"reason": "refused", "stage": "x"}
+                data = {"reason": "refused", "stage": "x", "evidence": [["photo", "F0"]]}
             effects = (Effect(kind, data),)
         return Outcome(conv, (Reply(f"at {conv.state}"),), effects, before)
 
@@ -106,7 +106,11 @@ async def test_open_case_evidence_and_update_are_stored() -> None:
     case = store.get_case(case_id)
     assert case is not None and case.chat_id == 5
     assert case.fields["problem"] == "damaged" and case.fields["reason"] == "refused"
-    assert [(e.media, e.file_id) for e in store.evidence_of(case_id)] == [("photo", "F1")]
+    assert "evidence" not in case.fields
+    assert [(e.media, e.file_id) for e in store.evidence_of(case_id)] == [
+        ("photo", "F0"),
+        ("photo", "F1"),
+    ]
 
 
 async def test_evidence_without_case_writes_no_record() -> None:
