@@ -6,11 +6,15 @@ B3: a conversation survives at the exact step (round trip); P2: evidence is kept
 from __future__ import annotations
 
 import re
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.engine.model import Conversation
 from bot.store.base import (
@@ -505,3 +509,97 @@ def test_purge_closed_cases(store: Store) -> None:
     assert store.evidence_of("C-1") == []
     assert len(store.evidence_of("C-4")) == 1
     assert store.purge_closed_cases(before=30.0) == 0
+
+
+# -- JSON shape -----------------------------------------------------------------------------
+
+
+def test_data_comes_back_json_shaped(store: Store) -> None:
+    c = conv(slots={"dates": ("2026-11-20", "2026-11-21"), "n": {1: "a"}})
+    save(store, c, reminders_add=[Reminder(None, 1, "nudge", 1.0, {"pair": (1, 2)})])
+    loaded = store.load(1)
+    assert loaded is not None
+    assert loaded.slots == {"dates": ["2026-11-20", "2026-11-21"], "n": {"1": "a"}}
+    assert [r.payload for r in store.pending_reminders(1)] == [{"pair": [1, 2]}]
+
+
+def test_unserialisable_value_fails_commit_and_writes_nothing(store: Store) -> None:
+    c = conv(slots={"bad": object()})
+    with pytest.raises(TypeError):
+        save(store, c, log=[LogEntry(1, 1.0, "text", "a", "b")])
+    assert c.version == 0
+    assert store.load(1) is None
+    assert store.log_of(1) == []
+
+
+# -- both backends agree --------------------------------------------------------------------
+
+chats = st.integers(min_value=1, max_value=3)
+kinds = st.sampled_from(["nudge", "deadline"])
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("save"), chats, st.booleans()),
+        st.tuples(st.just("remind"), chats, kinds, st.integers(0, 10)),
+        st.tuples(st.just("cancel_kind"), chats, st.one_of(st.none(), kinds)),
+        st.tuples(st.just("mark"), st.integers(1, 8), st.sampled_from(["sent", "failed"])),
+        st.tuples(st.just("cancel_one"), chats, st.integers(1, 8)),
+        st.tuples(st.just("reschedule"), st.integers(1, 8), st.integers(0, 10)),
+        st.tuples(st.just("forget"), chats),
+        st.tuples(st.just("due"), st.integers(0, 10)),
+    ),
+    max_size=25,
+)
+
+
+def apply(store: Store, op: tuple[Any, ...]) -> object:
+    name = op[0]
+    try:
+        if name == "save":
+            _, chat, stale = op
+            c = store.load(chat) or conv(chat)
+            expected = c.version - 1 if stale and c.version else c.version
+            c.step += 1
+            store.commit(Changes(conversation=c, expected_version=expected))
+            return c.version
+        if name == "remind":
+            _, chat, kind, due = op
+            rem = Reminder(None, chat, kind, float(due), {"k": kind})
+            store.commit(Changes(reminders_add=[rem]))
+            return rem.id
+        if name == "cancel_kind":
+            store.commit(Changes(reminders_cancel=[(op[1], op[2])]))
+            return None
+        if name == "mark":
+            return store.mark_reminder(op[1], op[2])
+        if name == "cancel_one":
+            return store.cancel_reminder(op[1], op[2])
+        if name == "reschedule":
+            return store.reschedule_reminder(op[1], float(op[2]))
+        if name == "forget":
+            return store.forget(op[1])
+        return [(r.id, r.chat_id, r.kind, r.due) for r in store.due_reminders(float(op[1]))]
+    except VersionConflict:
+        return "conflict"
+
+
+def snapshot(store: Store) -> object:
+    return [
+        (
+            store.load(chat),
+            [(r.id, r.kind, r.due, r.payload) for r in store.pending_reminders(chat)],
+        )
+        for chat in (1, 2, 3)
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops=operations)
+def test_memory_and_sqlite_agree(ops: list[tuple[Any, ...]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        memory, sqlite = MemoryStore(), SqliteStore.open(Path(tmp))
+        try:
+            for op in ops:
+                assert apply(memory, op) == apply(sqlite, op), op
+                assert snapshot(memory) == snapshot(sqlite), op
+        finally:
+            sqlite.close()

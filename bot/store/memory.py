@@ -1,8 +1,11 @@
 """In-memory :class:`~bot.store.base.Store` for unit tests and the console.
 
 Same semantics as :mod:`bot.store.sqlite` (the contract tests run against both). Records are
-deep-copied on the way in and out, so a caller cannot change stored state by mutating an
-object it passed to :meth:`MemoryStore.commit` or got from :meth:`MemoryStore.load`.
+copied on the way in and out, so a caller cannot change stored state by mutating an object it
+passed to :meth:`MemoryStore.commit` or got from :meth:`MemoryStore.load`. JSON-shaped data
+(conversation slots, case fields, payloads, flags) is copied through a JSON round trip, exactly
+as SQLite stores it: tuples come back as lists, non-string keys as strings, and a value JSON
+cannot hold fails the commit here too (with nothing written).
 A commit validates everything first and only then applies it, so a failing commit writes
 nothing.
 """
@@ -10,6 +13,7 @@ nothing.
 from __future__ import annotations
 
 import copy
+import json
 import threading
 import time
 from collections.abc import Sequence
@@ -35,6 +39,15 @@ from bot.store.base import (
 )
 
 
+def _json(value: Any) -> Any:
+    """Returns ``value`` as SQLite would give it back (a JSON round trip)."""
+    return json.loads(json.dumps(value, ensure_ascii=False))
+
+
+def _stored_conversation(conv: Conversation) -> Conversation:
+    return Conversation.from_dict(_json(conv.to_dict()))
+
+
 class MemoryStore:
     """Keeps everything in dictionaries; thread-safe through one lock."""
 
@@ -48,11 +61,8 @@ class MemoryStore:
         self._outbox: dict[int, OutboxItem] = {}
         self._chats: dict[int, dict[str, Any]] = {}
         self._counters: dict[str, int] = {}
-        self._next_id = 0
-
-    def _new_id(self) -> int:
-        self._next_id += 1
-        return self._next_id
+        self._last_reminder_id = 0
+        self._last_outbox_id = 0
 
     # -- conversations ------------------------------------------------------------------------
 
@@ -79,10 +89,17 @@ class MemoryStore:
                 if ev.case_id not in self._cases and ev.case_id not in new_cases:
                     raise UnknownCase(f"evidence for unknown case {ev.case_id}")
             now = time.time()
-            # Validated: from here on nothing raises.
-            if conv is not None:
-                conv.version = changes.expected_version + 1
-                self._conversations[conv.chat_id] = copy.deepcopy(conv)
+            stored_conv = _stored_conversation(conv) if conv is not None else None
+            reminders = [replace(r, payload=_json(r.payload)) for r in changes.reminders_add]
+            cases = [
+                replace(c, fields=_json(c.fields), timeline=_json(c.timeline))
+                for c in changes.cases
+            ]
+            outbox = [replace(i, payload=_json(i.payload)) for i in changes.outbox]
+            # Validated and copied: from here on nothing raises.
+            if conv is not None and stored_conv is not None:
+                conv.version = stored_conv.version = changes.expected_version + 1
+                self._conversations[conv.chat_id] = stored_conv
             for chat_id, kind in changes.reminders_cancel:
                 for rem in self._reminders.values():
                     if (
@@ -91,24 +108,28 @@ class MemoryStore:
                         and (kind is None or rem.kind == kind)
                     ):
                         rem.status = "cancelled"
-            for rem in changes.reminders_add:
-                rem.id = self._new_id()
+            for rem, copied in zip(changes.reminders_add, reminders, strict=True):
+                self._last_reminder_id += 1
+                rem.id = copied.id = self._last_reminder_id
+                rem.status = copied.status = "pending"
                 if not rem.created_at:
-                    rem.created_at = now
-                self._reminders[rem.id] = copy.deepcopy(rem)
+                    rem.created_at = copied.created_at = now
+                self._reminders[copied.id] = copied
             touched: set[int] = set()
             for entry in changes.log:
                 self._log.setdefault(entry.chat_id, []).append(copy.deepcopy(entry))
                 touched.add(entry.chat_id)
             for chat_id in touched:
                 del self._log[chat_id][:-LOG_KEEP_PER_CHAT]
-            for case in changes.cases:
-                self._cases[case.case_id] = copy.deepcopy(case)
+            for case in cases:
+                self._cases[case.case_id] = case
             for ev in changes.evidence:
                 self._evidence.setdefault(ev.case_id, []).append(copy.deepcopy(ev))
-            for item in changes.outbox:
-                item.id = self._new_id()
-                self._outbox[item.id] = copy.deepcopy(item)
+            for item, kept in zip(changes.outbox, outbox, strict=True):
+                self._last_outbox_id += 1
+                item.id = kept.id = self._last_outbox_id
+                item.status = kept.status = "pending"
+                self._outbox[kept.id] = kept
 
     def delete_conversation(self, chat_id: int) -> bool:
         """Deletes the conversation; returns whether there was one."""
@@ -252,7 +273,7 @@ class MemoryStore:
         elif name == "language" and value is not None:
             value = str(value)
         with self._lock:
-            self._chats.setdefault(chat_id, {})[name] = copy.deepcopy(value)
+            self._chats.setdefault(chat_id, {})[name] = _json(value)
 
     def chat_flags(self, chat_id: int) -> dict[str, Any]:
         """Returns the chat's flags over :data:`CHAT_FLAG_DEFAULTS`."""
