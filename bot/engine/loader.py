@@ -185,6 +185,8 @@ class Bundle:
 class _Collector:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        #: A file could not be parsed: graph checks would only echo that.
+        self.unparsed = False
 
     def add(self, file: str, line: int, flow: str, state: str, message: str) -> None:
         self.problems.append(Problem(file, line, flow, state, message))
@@ -238,14 +240,14 @@ def _read_flow(path: Path, raw: Any, out: _Collector) -> dict[str, Any] | None:
 
 
 def _parse_state(
-    file: str, flow: str, name: str, raw: Any, out: _Collector
+    file: str, flow: str, name: str, raw: Any, out: _Collector, line: int
 ) -> tuple[StateSpec, dict[str, int]]:
     sid = f"{flow}.{name}"
     lines: dict[str, int] = {}
     if not isinstance(raw, Node):
         out.add(file, 0, flow, name, "a state must be a mapping")
         return StateSpec(sid, flow, file, 0), lines
-    spec = StateSpec(sid, flow, file, raw.line)
+    spec = StateSpec(sid, flow, file, line)
     for key in raw:
         if key not in _STATE_KEYS:
             out.add(file, raw.line_of(key), flow, name, f"unknown key `{key}`")
@@ -395,15 +397,9 @@ def _parse_state(
                 "a branch state is automatic: it cannot also have say, buttons or slot",
             )
     if not spec.buttons and spec.slot is None and not spec.branch:
-        out.add(
-            file,
-            raw.line,
-            flow,
-            name,
-            "dead end: the state has no buttons, slot or branch (no way out)",
-        )
+        out.add(file, line, flow, name, "dead end: no buttons, slot or branch (no way out)")
     if spec.slot is None and not spec.branch and not spec.say:
-        out.add(file, raw.line, flow, name, "the state says nothing (`say:` missing)")
+        out.add(file, line, flow, name, "the state says nothing (`say:` missing)")
     return spec, lines
 
 
@@ -412,7 +408,8 @@ def _read_locale(path: Path, out: _Collector) -> Locale | None:
     try:
         raw = load_yaml(path)
     except YamlError as exc:
-        out.add(file, 0, "", "", str(exc).removeprefix(f"{file}: ").removeprefix(f"{file}:"))
+        out.add(file, exc.line, "", "", exc.reason)
+        out.unparsed = True
         return None
     if not isinstance(raw, Node):
         out.add(file, 1, "", "", "a locale file must be a mapping")
@@ -501,7 +498,8 @@ def load_bundle(root: Path) -> Bundle:
         try:
             raw = load_yaml(path)
         except YamlError as exc:
-            out.add(str(path), 0, path.stem, "", str(exc).removeprefix(f"{path}: "))
+            out.add(str(path), exc.line, path.stem, "", exc.reason)
+            out.unparsed = True
             continue
         f = _read_flow(path, raw, out)
         if f:
@@ -515,7 +513,9 @@ def load_bundle(root: Path) -> Bundle:
         if names:
             entries[f["flow"]] = f"{f['flow']}.{names[0]}"
         for name in names:
-            spec, lines = _parse_state(f["file"], f["flow"], name, f["states"][name], out)
+            spec, lines = _parse_state(
+                f["file"], f["flow"], name, f["states"][name], out, f["states"].line_of(name)
+            )
             states[spec.id] = spec
             state_lines[spec.id] = lines
 
@@ -643,7 +643,8 @@ def load_bundle(root: Path) -> Bundle:
         policy,
         frozenset(slot_names),
     )
-    _validate_graph(bundle, state_lines, out)
+    if not out.unparsed:
+        _validate_graph(bundle, state_lines, out)
     if out.problems:
         raise FlowError(out.problems)
     return bundle
@@ -653,7 +654,7 @@ def _read_policy(path: Path, out: _Collector) -> dict[str, Any]:
     try:
         raw = load_yaml(path)
     except YamlError as exc:
-        out.add(str(path), 0, "", "", str(exc).removeprefix(f"{path}: "))
+        out.add(str(path), exc.line, "", "", exc.reason)
         return {}
     if not isinstance(raw, dict):
         out.add(str(path), 1, "", "", "the policy file must be a mapping of names to numbers")
@@ -674,9 +675,10 @@ def _read_policy(path: Path, out: _Collector) -> dict[str, Any]:
     return dict(raw)
 
 
-def _targets(spec: StateSpec) -> Iterable[str]:
-    for b in spec.buttons:
-        yield b.route.to
+def _targets(spec: StateSpec, *, buttons: bool = True) -> Iterable[str]:
+    if buttons:
+        for b in spec.buttons:
+            yield b.route.to
     for r in spec.intents.values():
         yield r.to
     if spec.slot:
@@ -689,7 +691,12 @@ def _targets(spec: StateSpec) -> Iterable[str]:
 def _validate_graph(b: Bundle, state_lines: dict[str, dict[str, int]], out: _Collector) -> None:
     states = b.states
     for spec in states.values():
-        for t in _targets(spec):
+        lines = state_lines.get(spec.id, {})
+        for btn in spec.buttons:
+            if btn.route.to not in states:
+                line = lines.get(f"button{btn.index}", spec.line)
+                out.add(spec.file, line, spec.flow, spec.id, f"unknown target `{btn.route.to}`")
+        for t in _targets(spec, buttons=False):
             if t not in states:
                 out.add(spec.file, spec.line, spec.flow, spec.id, f"unknown target `{t}`")
         if len(spec.id.encode()) + _CALLBACK_OVERHEAD > _CALLBACK_LIMIT and spec.buttons:

@@ -53,7 +53,13 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 
 
 class YamlError(Exception):
-    """A file could not be read or parsed; the message names file and line."""
+    """A file could not be read or parsed: ``path``, ``line`` (0 if unknown) and ``reason``."""
+
+    def __init__(self, path: Path, line: int, reason: str) -> None:
+        self.path = path
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{path}:{line}: {reason}" if line else f"{path}: {reason}")
 
 
 def load_yaml(path: Path) -> Any:
@@ -61,12 +67,12 @@ def load_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise YamlError(f"{path}: cannot read: {exc}") from None
+        raise YamlError(path, 0, f"cannot read: {exc}") from None
     try:
         return yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise YamlError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+        line = mark.line + 1 if mark else 0
+        raise YamlError(path, line, f"invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise YamlError(f"{path}: invalid YAML: {exc}") from None
+        raise YamlError(path, 0, f"invalid YAML: {exc}") from None
