@@ -511,6 +511,24 @@ def test_purge_closed_cases(store: Store) -> None:
     assert store.purge_closed_cases(before=30.0) == 0
 
 
+def test_prune_finished_keeps_pending_work(store: Store) -> None:
+    sent, pending, late = add_reminders(
+        store,
+        Reminder(None, 1, "nudge", 10.0, {}),
+        Reminder(None, 1, "nudge", 10.0, {}),
+        Reminder(None, 1, "nudge", 90.0, {}),
+    )
+    assert store.mark_reminder(sent, "sent") and store.mark_reminder(late, "cancelled")
+    done, waiting = OutboxItem(None, "k", {}), OutboxItem(None, "k", {})
+    store.commit(Changes(outbox=[done, waiting]))
+    assert done.id is not None and store.outbox_done(done.id)
+    assert store.prune_finished(before=50.0) == {"reminders": 1, "outbox": 1}
+    assert [r.id for r in store.pending_reminders(1)] == [pending]
+    assert [i.id for i in store.due_outbox(now=1.0)] == [waiting.id]
+    assert store.mark_reminder(late, "sent") is False
+    assert store.prune_finished(before=100.0) == {"reminders": 1, "outbox": 0}
+
+
 # -- JSON shape -----------------------------------------------------------------------------
 
 

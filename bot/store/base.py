@@ -5,6 +5,18 @@ changed in **one** :meth:`Store.commit` call, which is atomic: either all of it 
 
 Implementations: :mod:`bot.store.memory` (unit tests) and :mod:`bot.store.sqlite` (default).
 One contract test suite (``tests/test_store_contract.py``) runs against both.
+
+Exceptions::
+
+    StoreError                 any storage failure
+    ├── VersionConflict        another writer saved the conversation first (retry the update)
+    ├── StoreUnavailable       the data directory cannot be used (disk full, read-only, …);
+    │                          the message is one line naming the path, safe to log
+    └── UnknownCase            evidence written for a case that does not exist
+
+Bounded growth: the event log keeps the newest :data:`LOG_KEEP_PER_CHAT` entries per chat
+(pruned on write); :meth:`Store.purge_closed_cases` and :meth:`Store.prune_finished` are the
+retention jobs for cases, reminders and outbox items.
 """
 
 from __future__ import annotations
@@ -304,6 +316,13 @@ class Store(Protocol):
 
     def purge_closed_cases(self, before: float) -> int:
         """Deletes closed/resolved cases (and their evidence) last updated before ``before``."""
+        ...
+
+    def prune_finished(self, before: float) -> dict[str, int]:
+        """Deletes sent/failed/cancelled reminders due before ``before`` and done outbox items.
+
+        Returns counts under ``reminders`` and ``outbox``.
+        """
         ...
 
     def count_conversations(self) -> int:
