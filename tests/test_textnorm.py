@@ -13,12 +13,15 @@ from bot.engine import t2s_table
 from bot.engine.textnorm import normalize, normalize_keyword
 
 #: The Traditional forms the brief names explicitly (shopping, returns, logistics vocabulary).
-REQUIRED_PAIRS = (
-    "貨货 退退 款款 買买 賣卖 發发 質质 簽签 訂订 單单 號号 遞递 運运 費费 壞坏 換换 錯错 碼码 顏颜 "
-    "歡欢 與与 說说 寫写 樣样 還还 沒没 為为 這这 個个 們们 麼么 時时 間间 後后 顧顾 務务 臺台 幫帮 "
-    "處处 理理 聯联 繫系 紹绍 對对 問问 題题 關关 閉闭 開开 見见 態态 權权 電电 話话 圖图 鑑鉴 證证 "
-    "據据 擋挡 攔拦 截截 壓压"
-).split()
+REQUIRED_TRADITIONAL = (
+    "貨退款買賣發質簽訂單號遞運費壞換錯碼顏歡與說寫樣還沒為這個們麼"
+    "時間後顧務臺幫處理聯繫紹對問題關閉開見態權電話圖鑑證據擋攔截壓"
+)
+REQUIRED_SIMPLIFIED = (
+    "货退款买卖发质签订单号递运费坏换错码颜欢与说写样还没为这个们么"
+    "时间后顾务台帮处理联系绍对问题关闭开见态权电话图鉴证据挡拦截压"
+)
+REQUIRED_PAIRS = [t + s for t, s in zip(REQUIRED_TRADITIONAL, REQUIRED_SIMPLIFIED, strict=True)]
 
 #: More words a shopper in Hong Kong or Taiwan types, with their Simplified form.
 WORDS = [
