@@ -1,0 +1,78 @@
+"""``python -m bench <sub-command> [options]``: each sub-command prints its figure last."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+USAGE = """usage: python -m bench <sub-command> [options]   (add -h for a sub-command's options)
+
+  engine        per-update engine cost over transcripts + random walks (median, p99)
+  engine-scale  the same over generated flows of 10, 100, 1000 states
+  store         SQLite load+commit, start-up and RSS with 10k/100k (--max 1000000) conversations
+  memory        bytes per active conversation held in the process (tracemalloc)
+  e2e           our bot vs a bare PTB echo bot over HTTP against the fake Bot API
+  all           engine, engine-scale, store, memory, e2e with their defaults
+"""
+
+
+def _engine(argv: Sequence[str]) -> str:
+    from bench import engine
+
+    return engine.main(argv)
+
+
+def _engine_scale(argv: Sequence[str]) -> str:
+    from bench import engine
+
+    return engine.main(argv, scale=True)
+
+
+def _store(argv: Sequence[str]) -> str:
+    from bench import store
+
+    return store.main(argv)
+
+
+def _memory(argv: Sequence[str]) -> str:
+    from bench import memory
+
+    return memory.main(argv)
+
+
+def _e2e(argv: Sequence[str]) -> str:
+    from bench import e2e
+
+    return e2e.main(argv)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], str]] = {
+    "engine": _engine,
+    "engine-scale": _engine_scale,
+    "store": _store,
+    "memory": _memory,
+    "e2e": _e2e,
+}
+
+
+def main(argv: Sequence[str]) -> int:
+    """Runs one sub-command (or all); prints each final line last."""
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE, end="")
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name == "all":
+        lines = [COMMANDS[n]([]) for n in COMMANDS]
+        for line in lines[:-1]:
+            print(line)
+        print(lines[-1])
+        return 0
+    if name not in COMMANDS:
+        print(f"unknown sub-command {name!r}\n{USAGE}", end="", file=sys.stderr)
+        return 2
+    print(COMMANDS[name](rest), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
