@@ -161,6 +161,12 @@ class Locale:
     intents: dict[str, list[str]]
     values: dict[str, dict[str, str]]
     lines: dict[str, int] = field(default_factory=dict)
+    #: The fragment file a key came from, when not ``file``.
+    origin: dict[str, str] = field(default_factory=dict)
+
+    def where(self, entry: str) -> tuple[str, int]:
+        """Returns (file, line) of ``entry`` (``"messages.key"``)."""
+        return self.origin.get(entry, self.file), self.lines.get(entry, 0)
 
 
 @dataclass(slots=True)
@@ -473,6 +479,7 @@ def _merge_locale(into: Locale, part: Locale, out: _Collector) -> None:
                 continue
             target[key] = value
             into.lines[f"{section}.{key}"] = part.lines.get(f"{section}.{key}", 0)
+            into.origin[f"{section}.{key}"] = part.file
     for slot, words in part.values.items():
         into.values.setdefault(slot, {}).update(words)
 
@@ -781,26 +788,26 @@ def _validate_graph(b: Bundle, state_lines: dict[str, dict[str, int]], out: _Col
         for intent in sorted(used_intents):
             if intent not in loc.intents:
                 out.add(loc.file, 0, "", "", f"intent `{intent}` has no synonyms in {loc.name}")
+        # Messages the flows or the engine render can only use known values; messages the
+        # service renders itself (with explicit values) are checked for syntax only.
+        rendered_here = set(SYSTEM_MESSAGES) | {k for st in states.values() for k in st.say}
         for key, text in loc.messages.items():
+            file, line = loc.where(f"messages.{key}")
             try:
                 fields = placeholders(text)
             except ValueError as exc:
                 out.add(
-                    loc.file,
-                    loc.lines.get(f"messages.{key}", 0),
+                    file,
+                    line,
                     "",
                     "",
                     f"message `{key}`: malformed placeholder ({exc}); write {{{{ for a brace",
                 )
                 continue
+            if key not in rendered_here:
+                continue
             for name in sorted(fields - known):
-                out.add(
-                    loc.file,
-                    loc.lines.get(f"messages.{key}", 0),
-                    "",
-                    "",
-                    f"message `{key}` uses unknown placeholder {{{name}}}",
-                )
+                out.add(file, line, "", "", f"message `{key}` uses unknown placeholder {{{name}}}")
         for key, label in loc.buttons.items():
             if "{" in label:
                 out.add(
