@@ -200,8 +200,9 @@ def run(sizes: Sequence[int], updates: int, keep: Path | None) -> str:
             results.append(r)
             print(
                 f", {size_mb:.0f} MB on disk; start-up {r['startup_ms']:.1f} ms; load+commit "
-                f"median {r['median_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms; RSS {r['rss_mb']:.1f} MB "
-                f"(peak {r['hwm_mb']:.1f}, {r['rss_base_mb']:.1f} before opening)"
+                f"median {r['median_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms; "
+                f"RSS {r['rss_mb']:.1f} MB (peak {r['hwm_mb']:.1f}, "
+                f"{r['rss_base_mb']:.1f} before opening)"
             )
     finally:
         if keep is None:
