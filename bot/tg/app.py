@@ -85,7 +85,6 @@ def build_application(
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .request(request)
-        .get_updates_read_timeout(30.0)
         .rate_limiter(RateLimiter(limits))
         .concurrent_updates(PerChatUpdateProcessor(settings.concurrency))
         .post_init(post_init)
