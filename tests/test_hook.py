@@ -111,7 +111,7 @@ async def test_worker_retries_with_backoff_then_parks_as_failed(
     assert "gave up" in caplog.text
     assert "123456789012" not in caplog.text  # never the order number
     assert store.due_outbox(10**11) == []  # parked, not lost:
-    parked = store._outbox  # noqa: SLF001 - memory store internals, read only
+    parked = store._outbox  # memory store internals, read only
     (kept,) = parked.values()
     assert kept.status == "pending" and kept.last_error.startswith("failed:")
     assert kept.attempts == 3
