@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from bot.engine import rules
+from bot.engine import followups, rules
 from bot.engine.model import Effect
 from bot.engine.slots import format_date_zh
 
@@ -119,6 +119,10 @@ ACTIONS: dict[str, Callable[[ActionContext], None]] = {
     "compute_window": compute_window,
     "open_case": open_case,
     "build_complaint": build_complaint,
+    "plan_window_reminder": followups.plan_window_reminder,
+    "plan_seller_reminder": followups.plan_seller_reminder,
+    "plan_refund_reminder": followups.plan_refund_reminder,
+    "stop_reminders": followups.stop_reminders,
 }
 
 #: Values actions put into slots (placeholders may name them).
@@ -132,6 +136,7 @@ OUTPUTS = frozenset(
         "legal_basis",
         "today",
         "case_id",
+        *followups.OUTPUTS,
     }
 )
 

@@ -1,0 +1,212 @@
+"""Planning reminders: pure date maths and the flow actions that emit ``schedule`` effects.
+
+Nothing here reads a clock or the store. The planning functions take ``now`` (an aware datetime)
+and return due times; the actions turn them into :class:`~bot.engine.model.Effect` objects
+(``schedule`` / ``cancel_reminders``) and put a sentence into a slot that tells the shopper when
+the bot will come back (the wording is the locale's ``values: reminder_note``). The service turns
+the effects into stored reminders (:func:`bot.reminders.reminders_from_effects`).
+
+All times are in Asia/Shanghai. See ``docs/reminders.md``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from bot.engine.model import Effect
+from bot.engine.slots import format_date_zh
+
+if TYPE_CHECKING:  # actions.py imports this module to register the actions
+    from bot.engine.actions import ActionContext
+
+TZ = ZoneInfo("Asia/Shanghai")
+#: The hour day-based reminders are planned for.
+REMIND_AT = time(10, 0)
+#: Default quiet hours (start, end): reminders falling inside are moved to ``end``.
+QUIET = (time(22, 0), time(8, 0))
+#: How long a conversation must be idle before the (single) nudge.
+NUDGE_AFTER = timedelta(hours=24)
+
+#: Reminder kind -> the follow-up state its event moves the conversation to.
+FOLLOWUP_STATES = {
+    "window": "followup.window_tomorrow",
+    "seller": "followup.seller_handled",
+    "refund": "followup.refund_arrived",
+    "nudge": "followup.nudge",
+}
+
+#: Slots the actions set (registered in ``actions.OUTPUTS`` so messages may name them).
+OUTPUTS = frozenset(
+    {
+        "window_reminder_note",
+        "window_remind_at",
+        "seller_reminder_note",
+        "seller_remind_at",
+        "refund_reminder_note",
+        "refund_remind_at",
+    }
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# Pure time maths
+
+
+def in_quiet(moment: datetime, quiet: tuple[time, time] = QUIET, tz: ZoneInfo = TZ) -> bool:
+    """Tells whether ``moment`` (aware) falls in the quiet hours ``[start, end)`` local time."""
+    start, end = quiet
+    if start == end:
+        return False
+    t = moment.astimezone(tz).time().replace(tzinfo=None)
+    if start < end:
+        return start <= t < end
+    return t >= start or t < end
+
+
+def after_quiet(moment: datetime, quiet: tuple[time, time] = QUIET, tz: ZoneInfo = TZ) -> datetime:
+    """Returns ``moment`` if it is outside the quiet hours, else the end of that quiet period."""
+    if not in_quiet(moment, quiet, tz):
+        return moment
+    local = moment.astimezone(tz)
+    end = datetime.combine(local.date(), quiet[1], tz)
+    if end <= local:
+        end = datetime.combine(local.date() + timedelta(days=1), quiet[1], tz)
+    return end
+
+
+def window_due(last_iso: str | None, now: datetime) -> datetime | None:
+    """The seven-day window reminder: 10:00 on the day before the last day.
+
+    ``None`` if there is no last day or the reminder day is today or already past (the shopper
+    has just been told the date; a reminder an hour later would be noise).
+    """
+    if not last_iso:
+        return None
+    try:
+        last = date.fromisoformat(last_iso)
+    except ValueError:
+        return None
+    day = last - timedelta(days=1)
+    if day <= now.astimezone(TZ).date():
+        return None
+    return datetime.combine(day, REMIND_AT, TZ)
+
+
+def seller_due(now: datetime, hours: int) -> datetime:
+    """When the seller's response window has passed: ``hours`` after ``now``, out of quiet hours."""
+    return after_quiet(now.astimezone(TZ) + timedelta(hours=hours))
+
+
+def refund_due(now: datetime, days: int) -> datetime:
+    """Ask about the refund at 10:00 the day after ``days`` full days from ``now`` have passed."""
+    return datetime.combine(now.astimezone(TZ).date() + timedelta(days=days + 1), REMIND_AT, TZ)
+
+
+def nudge_due(last_activity: datetime) -> datetime:
+    """One gentle nudge 24 h after the last activity (moved out of quiet hours)."""
+    return after_quiet(last_activity.astimezone(TZ) + NUDGE_AFTER)
+
+
+def schedule(
+    kind: str, due: datetime, extra_set: dict[str, Any] | None = None, after_s: float | None = None
+) -> Effect:
+    """Builds a ``schedule`` effect for ``kind`` (its follow-up state is in the payload)."""
+    data: dict[str, Any] = {
+        "kind": kind,
+        "due": due.isoformat(),
+        "payload": {"state": FOLLOWUP_STATES[kind], "set": dict(extra_set or {})},
+    }
+    if after_s is not None:
+        data["after_s"] = after_s
+    return Effect("schedule", data)
+
+
+def cancel(kind: str | None) -> Effect:
+    """Builds a ``cancel_reminders`` effect (``None`` = every kind)."""
+    return Effect("cancel_reminders", {"kind": kind})
+
+
+def when_text(due: datetime, today: date) -> str:
+    """``11月26日 10:00`` (the date part comes from the shared Chinese date format)."""
+    local = due.astimezone(TZ)
+    return f"{format_date_zh(local.date(), today)} {local:%H:%M}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Actions (``do:`` in flows)
+
+
+def _now(ctx: ActionContext) -> tuple[datetime, bool]:
+    """Returns (now, exact). Without ``ctx.now`` the actions plan from ``today`` at noon."""
+    now = getattr(ctx, "now", None)
+    if isinstance(now, datetime) and now.tzinfo is not None:
+        return now.astimezone(TZ), True
+    return datetime.combine(ctx.today, time(12, 0), TZ), False
+
+
+def _note(ctx: ActionContext, which: str, **values: Any) -> str:
+    text = ctx.words("reminder_note", which)
+    merged = {**{k: ctx.policy.get(k, "") for k in _POLICY_KEYS}, **values}
+    for key, value in merged.items():
+        text = text.replace("{" + key + "}", str(value))
+    return text.strip()
+
+
+_POLICY_KEYS = ("hedge", "seller_response_hours", "return_confirm_days")
+
+
+def plan_window_reminder(ctx: ActionContext) -> None:
+    """After ``compute_window``: remind the day before the last day of the seven-day window."""
+    now, _ = _now(ctx)
+    last_iso = ctx.slots.get("window_last_iso")
+    due = window_due(last_iso if isinstance(last_iso, str) else None, now)
+    ctx.effects.append(cancel("window"))
+    if due is None or ctx.slots.get("window_open") is False:
+        ctx.slots["window_remind_at"] = ""
+        ctx.slots["window_reminder_note"] = _note(ctx, "window_soon")
+        return
+    last_day = ctx.slots.get("window_last_day") or ""
+    ctx.effects.append(
+        schedule(
+            "window",
+            due,
+            {"window_last_day": last_day, "window_last_iso": last_iso},
+        )
+    )
+    at = when_text(due, ctx.today)
+    ctx.slots["window_remind_at"] = at
+    ctx.slots["window_reminder_note"] = _note(ctx, "window", remind_at=at)
+
+
+def plan_seller_reminder(ctx: ActionContext) -> None:
+    """The shopper applied: ask whether the seller handled it once the response window passed."""
+    now, exact = _now(ctx)
+    overseas = ctx.slots.get("overseas") is True
+    key = "seller_response_hours_overseas" if overseas else "seller_response_hours"
+    hours = int(ctx.policy.get(key) or ctx.policy.get("seller_response_hours") or 72)
+    due = seller_due(now, hours)
+    ctx.effects.append(cancel("seller"))
+    # Without an exact ``now`` the service rebases the due time on its own clock (``after_s``).
+    ctx.effects.append(schedule("seller", due, after_s=None if exact else hours * 3600.0))
+    at = when_text(due, ctx.today)
+    ctx.slots["seller_remind_at"] = at
+    ctx.slots["seller_reminder_note"] = _note(ctx, "seller", remind_at=at, hours=hours)
+
+
+def plan_refund_reminder(ctx: ActionContext) -> None:
+    """The return is on its way: ask whether the refund arrived after ``return_confirm_days``."""
+    now, _ = _now(ctx)
+    days = int(ctx.policy.get("return_confirm_days") or 10)
+    due = refund_due(now, days)
+    ctx.effects.append(cancel("refund"))
+    ctx.effects.append(schedule("refund", due))
+    at = when_text(due, ctx.today)
+    ctx.slots["refund_remind_at"] = at
+    ctx.slots["refund_reminder_note"] = _note(ctx, "refund", remind_at=at, days=days)
+
+
+def stop_reminders(ctx: ActionContext) -> None:
+    """``/stop``: cancel every pending reminder and record that the shopper wants none."""
+    ctx.effects.append(Effect("cancel_reminders", {"kind": None, "consent": False}))
