@@ -1,0 +1,389 @@
+"""Reminders that survive restarts: turning effects into stored reminders and delivering them.
+
+- :func:`reminders_from_effects` turns the engine's ``schedule`` / ``cancel_reminders`` effects into
+  :class:`~bot.store.base.Changes` entries (the service calls it while building its one commit).
+- :func:`idle_nudge` plans the single "still there?" nudge of a case left half done.
+- :class:`ReminderScheduler` is a small asyncio loop: it reads due reminders from the store (so
+  reminders planned before a restart are found again), delays those in quiet hours, claims each
+  with ``mark_reminder(id, "sent")`` *before* delivering (a restart never sends one twice), runs a
+  ``reminder`` event through the service and hands the outcome to the front end's ``deliver``.
+- :func:`reminders_view` / :func:`on_reminder_callback` implement ``/reminders``.
+
+Nothing here knows about Telegram: a 403 is recognised by the exception's class name
+(``Forbidden``) or a ``status``/``error_code`` of 403. See ``docs/reminders.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, time, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from bot.engine.followups import QUIET, after_quiet, in_quiet, nudge_due, when_text
+from bot.engine.model import Button, Conversation, Effect, Event, Outcome, Reply
+from bot.service import chat_hash
+from bot.store.base import Reminder, Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+#: Sends an outcome's replies to the chat; must raise a ``Forbidden``-like error on 403.
+Deliver = Callable[[int, Outcome], Awaitable[object]]
+#: Renders a locale message: ``text(key, **values)``.
+Text = Callable[..., str]
+
+#: Prefix of the callback data of the ``/reminders`` buttons.
+CALLBACK_PREFIX = "rm:"
+#: States of the intervention script that count as "in the middle of a case" for the nudge.
+MID_CASE_STATES = frozenset(
+    f"intervention.{s}"
+    for s in (
+        "start",
+        "no_order",
+        "ask_problem",
+        "describe",
+        "seller",
+        "seller_words",
+        "evidence",
+        "evidence_more",
+        "request",
+    )
+)
+
+
+class ServiceLike(Protocol):
+    """What the scheduler needs from :class:`bot.service.Service`."""
+
+    async def handle(
+        self,
+        chat_id: int,
+        event: Event | Callable[[datetime], Event],
+        locale_hint: str | None = None,
+    ) -> Outcome:
+        """Handles one event of one chat."""
+        ...
+
+
+def is_forbidden(exc: BaseException) -> bool:
+    """Tells whether ``exc`` says the shopper blocked the bot (HTTP 403)."""
+    if any(cls.__name__ == "Forbidden" for cls in type(exc).__mro__):
+        return True
+    return any(getattr(exc, a, None) == 403 for a in ("status", "error_code", "status_code"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Effects -> store changes
+
+
+def _due_of(data: dict[str, Any], now: datetime) -> float | None:
+    after = data.get("after_s")
+    if isinstance(after, int | float) and not isinstance(after, bool):
+        return (now + timedelta(seconds=float(after))).timestamp()
+    raw = data.get("due")
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return float(raw)
+    if isinstance(raw, str):
+        try:
+            due = datetime.fromisoformat(raw)
+        except ValueError:
+            return None
+        if due.tzinfo is None:
+            due = due.replace(tzinfo=now.tzinfo)
+        return due.timestamp()
+    return None
+
+
+def reminders_from_effects(
+    chat_id: int, effects: Iterable[Effect], now: datetime
+) -> tuple[list[Reminder], list[tuple[int, str | None]]]:
+    """Returns ``(reminders_add, reminders_cancel)`` for :class:`~bot.store.base.Changes`.
+
+    ``schedule`` effects become pending reminders (``after_s``, if given, counts from ``now`` and
+    wins over ``due``); ``cancel_reminders`` become ``(chat_id, kind)`` pairs. The store applies
+    cancels before adds, so "cancel window, schedule window" replaces the reminder.
+    """
+    adds: list[Reminder] = []
+    cancels: list[tuple[int, str | None]] = []
+    for effect in effects:
+        if effect.kind == "schedule":
+            kind = effect.data.get("kind")
+            due = _due_of(effect.data, now)
+            if not isinstance(kind, str) or due is None:
+                log.warning("schedule effect without kind or due; ignored")
+                continue
+            payload = effect.data.get("payload")
+            adds.append(
+                Reminder(
+                    id=None,
+                    chat_id=chat_id,
+                    kind=kind,
+                    due=due,
+                    payload=dict(payload) if isinstance(payload, dict) else {},
+                    created_at=now.timestamp(),
+                )
+            )
+        elif effect.kind == "cancel_reminders":
+            kind = effect.data.get("kind")
+            cancels.append((chat_id, kind if isinstance(kind, str) else None))
+            # A later add of the same kind in this update must survive the cancel, and the store
+            # applies all cancels first; an earlier add of that kind is dropped here instead.
+            adds = [r for r in adds if kind is not None and r.kind != kind]
+    return adds, cancels
+
+
+def consent_from_effects(effects: Iterable[Effect]) -> bool | None:
+    """Returns the consent a ``cancel_reminders`` effect recorded (``False`` for /stop), if any."""
+    found: bool | None = None
+    for effect in effects:
+        if effect.kind == "cancel_reminders" and isinstance(effect.data.get("consent"), bool):
+            found = bool(effect.data["consent"])
+    return found
+
+
+def apply_consent(store: Store, chat_id: int, effects: Iterable[Effect]) -> None:
+    """Records ``/stop`` (``reminders_consent = False``) after the update was committed."""
+    consent = consent_from_effects(effects)
+    if consent is not None:
+        store.set_chat_flag(chat_id, "reminders_consent", consent)
+
+
+def idle_nudge(
+    conv: Conversation, now: datetime, flags: dict[str, Any] | None = None
+) -> tuple[list[Reminder], list[tuple[int, str | None]]]:
+    """Replaces the chat's pending nudge after an update (activity restarts the 24 h).
+
+    A nudge is planned only while a case is open and the script is half done, the shopper has
+    not turned reminders off, and this case has not been nudged before (flag ``nudged_case``).
+    """
+    flags = flags or {}
+    cancels: list[tuple[int, str | None]] = [(conv.chat_id, "nudge")]
+    case = conv.case_id
+    if (
+        case is None
+        or conv.mode != "bot"
+        or conv.state not in MID_CASE_STATES
+        or flags.get("nudged_case") == case
+        or flags.get("reminders_consent") is False
+        or flags.get("blocked") is True
+    ):
+        return [], cancels
+    reminder = Reminder(
+        id=None,
+        chat_id=conv.chat_id,
+        kind="nudge",
+        due=nudge_due(now).timestamp(),
+        payload={"state": "followup.nudge", "set": {"nudged_case": case}},
+        created_at=now.timestamp(),
+    )
+    return [reminder], cancels
+
+
+# ----------------------------------------------------------------------------------------------
+# /reminders
+
+
+def _kind_text(text: Text, kind: str) -> str:
+    if kind in ("window", "seller", "refund", "nudge"):
+        return text(f"followup.kind.{kind}")
+    return text("followup.kind.other")
+
+
+def reminders_view(
+    store: Store, text: Text, chat_id: int, tz: str = "Asia/Shanghai", now: datetime | None = None
+) -> tuple[Reply, ...]:
+    """Lists the shopper's own pending reminders, each with a cancel button."""
+    zone = ZoneInfo(tz)
+    today = (now or datetime.now(zone)).astimezone(zone).date()
+    flags = store.chat_flags(chat_id)
+    if flags.get("reminders_consent") is False:
+        resume = Button(text("followup.list.resume"), f"{CALLBACK_PREFIX}on")
+        return (Reply(text("followup.list.off"), ((resume,),)),)
+    pending = store.pending_reminders(chat_id)
+    if not pending:
+        return (Reply(text("followup.list.empty")),)
+    lines = [text("followup.list.header")]
+    rows: list[tuple[Button, ...]] = []
+    for n, r in enumerate(pending, start=1):
+        when = when_text(datetime.fromtimestamp(r.due, zone), today)
+        lines.append(text("followup.list.item", n=n, text=f"{when} {_kind_text(text, r.kind)}"))
+        rows.append((Button(text("followup.list.cancel", n=n), f"{CALLBACK_PREFIX}{r.id}"),))
+    rows.append((Button(text("followup.list.stop_all"), f"{CALLBACK_PREFIX}all"),))
+    return (Reply("\n".join(lines), tuple(rows)),)
+
+
+def on_reminder_callback(
+    store: Store, text: Text, chat_id: int, data: str, tz: str = "Asia/Shanghai"
+) -> tuple[Reply, ...] | None:
+    """Handles a ``/reminders`` button; ``None`` if ``data`` is not one of ours.
+
+    ``rm:<id>`` cancels that reminder only if it is the shopper's own; ``rm:all`` cancels all and
+    records that the shopper wants no reminders (like /stop); ``rm:on`` turns them back on.
+    Returns the note to send and the refreshed list.
+    """
+    if not data.startswith(CALLBACK_PREFIX):
+        return None
+    arg = data[len(CALLBACK_PREFIX) :]
+    if arg == "on":
+        store.set_chat_flag(chat_id, "reminders_consent", True)
+        return (Reply(text("followup.resumed")),)
+    if arg == "all":
+        cancel_all(store, chat_id)
+        return (Reply(text("followup.stopped")),)
+    if not arg.isdigit():
+        return (Reply(text("followup.cancel_gone")),)
+    done = store.cancel_reminder(chat_id, int(arg))
+    note = Reply(text("followup.cancelled_one" if done else "followup.cancel_gone"))
+    return (note, *reminders_view(store, text, chat_id, tz))
+
+
+def cancel_all(store: Store, chat_id: int) -> int:
+    """Cancels every pending reminder of the chat and records "no reminders"; returns how many."""
+    n = sum(
+        1 for r in store.pending_reminders(chat_id) if r.id and store.cancel_reminder(chat_id, r.id)
+    )
+    store.set_chat_flag(chat_id, "reminders_consent", False)
+    return n
+
+
+# ----------------------------------------------------------------------------------------------
+# The scheduler
+
+
+class ReminderScheduler:
+    """Delivers due reminders from the store, exactly once, outside quiet hours."""
+
+    def __init__(
+        self,
+        store: Store,
+        service: ServiceLike,
+        deliver: Deliver,
+        clock: Clock,
+        quiet: tuple[time, time] = QUIET,
+        tz: str = "Asia/Shanghai",
+        *,
+        poll: float = 30.0,
+        batch: int = 100,
+    ) -> None:
+        if poll <= 0 or batch <= 0:
+            raise ValueError("ReminderScheduler needs poll > 0 seconds and batch > 0.")
+        self.store = store
+        self.service = service
+        self.deliver = deliver
+        self.clock = clock
+        self.quiet = quiet
+        self.tz = ZoneInfo(tz)
+        self.poll = poll
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Starts the loop (call inside the running event loop, e.g. PTB's ``post_init``)."""
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="reminders")
+
+    async def stop(self) -> None:
+        """Stops the loop and waits for the delivery in progress to finish."""
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def wake(self) -> None:
+        """Makes the loop look for due reminders now (e.g. after one was added)."""
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self.run_due()
+            except Exception as exc:  # keep the loop alive; the store may recover
+                log.error("reminder pass failed: %s", exc.__class__.__name__, exc_info=True)
+            if self._stopping:
+                break
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+
+    # -- one pass -------------------------------------------------------------------------------
+
+    async def run_due(self) -> int:
+        """Delivers every reminder due now; returns how many were delivered."""
+        delivered = 0
+        seen: set[int] = set()
+        while True:
+            now = self.clock()
+            due = [
+                r for r in self.store.due_reminders(now.timestamp(), self.batch) if r.id not in seen
+            ]
+            if not due:
+                return delivered
+            for reminder in due:
+                if reminder.id is None:
+                    continue
+                seen.add(reminder.id)
+                if await self._one(reminder, now):
+                    delivered += 1
+            if len(due) < self.batch:
+                return delivered
+
+    async def _one(self, r: Reminder, now: datetime) -> bool:
+        assert r.id is not None
+        flags = self.store.chat_flags(r.chat_id)
+        if flags.get("blocked") is True or flags.get("reminders_consent") is False:
+            self.store.mark_reminder(r.id, "cancelled")
+            return False
+        case = (r.payload.get("set") or {}).get("nudged_case")
+        if r.kind == "nudge" and case is not None and flags.get("nudged_case") == case:
+            self.store.mark_reminder(r.id, "cancelled")
+            return False
+        if in_quiet(now, self.quiet, self.tz):
+            later = after_quiet(now, self.quiet, self.tz)
+            self.store.reschedule_reminder(r.id, later.timestamp())
+            log.info("reminder %d delayed to the end of quiet hours", r.id)
+            return False
+        # Claim before sending: only the first claim wins, so nothing is ever sent twice.
+        if not self.store.mark_reminder(r.id, "sent"):
+            return False
+        if r.kind == "nudge" and case is not None:
+            self.store.set_chat_flag(r.chat_id, "nudged_case", case)
+        payload = dict(r.payload)
+        kind = r.kind
+
+        def event(at: datetime) -> Event:
+            return Event(kind="reminder", now=at, data=kind, payload=payload)
+
+        outcome = await self.service.handle(r.chat_id, event)
+        try:
+            await self.deliver(r.chat_id, outcome)
+        except Exception as exc:
+            if is_forbidden(exc):
+                self._blocked(r.chat_id)
+            else:
+                log.warning(
+                    "reminder %d to chat=%s not delivered: %s",
+                    r.id,
+                    chat_hash(r.chat_id),
+                    exc.__class__.__name__,
+                )
+            return False
+        log.info("reminder %d (%s) sent to chat=%s", r.id, kind, chat_hash(r.chat_id))
+        return True
+
+    def _blocked(self, chat_id: int) -> None:
+        """Marks the chat blocked and cancels its other reminders (never retried)."""
+        self.store.set_chat_flag(chat_id, "blocked", True)
+        for other in self.store.pending_reminders(chat_id):
+            if other.id is not None:
+                self.store.mark_reminder(other.id, "cancelled")
+        log.info("chat=%s blocked the bot; its reminders are cancelled", chat_hash(chat_id))
