@@ -40,3 +40,52 @@ def proc_status_kb(field: str) -> int:
     except OSError:
         return 0
     return 0
+
+
+_SNAPSHOT: Path | None = None
+
+
+def content_root(root: Path = ROOT) -> Path:
+    """Returns a directory whose flows and locales load (for benchmarks of the real content).
+
+    The working tree is used if it loads; otherwise (someone is half-way through an edit in a
+    shared checkout) the committed ``HEAD`` versions of ``flows/``, ``locales/``, ``config/``
+    and ``tests/dialogues/`` are exported to a temporary directory; failing that, the small
+    fixture ``tests/fixtures/mini``. A note on stderr says which.
+    """
+    global _SNAPSHOT
+    from bot.engine.loader import FlowError, load_bundle
+
+    try:
+        load_bundle(root)
+        return root
+    except FlowError as exc:
+        reason = str(exc).splitlines()[0]
+    if _SNAPSHOT is not None:
+        return _SNAPSHOT
+    import atexit
+    import io
+    import shutil
+    import subprocess
+    import sys
+    import tarfile
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-content-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    try:
+        tar = subprocess.run(
+            ["git", "archive", "HEAD", "flows", "locales", "config", "tests/dialogues"],
+            cwd=root,
+            check=True,
+            capture_output=True,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+            archive.extractall(tmp, filter="data")
+        load_bundle(tmp)
+        print(f"note: working tree content does not load ({reason}); using HEAD", file=sys.stderr)
+        _SNAPSHOT = tmp
+    except (subprocess.CalledProcessError, OSError, FlowError, tarfile.TarError):
+        print(f"note: content does not load ({reason}); using tests/fixtures/mini", file=sys.stderr)
+        _SNAPSHOT = root / "tests" / "fixtures" / "mini"
+    return _SNAPSHOT

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from bench import ROOT, median, percentile
+from bench import ROOT, content_root, median, percentile
 from bot.engine.engine import Engine
 from bot.engine.model import Button, Conversation, Event, Outcome
 
@@ -231,6 +231,7 @@ def workload(engine: Engine, root: Path, n: int) -> tuple[list[Pair], int]:
 
 def run_engine(n: int, root: Path = ROOT) -> str:
     """Runs the ``engine`` benchmark; prints details and returns the final line."""
+    root = content_root(root)
     started = time.perf_counter()
     engine = Engine.load(root)
     load_s = time.perf_counter() - started

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import ROOT, median, percentile, proc_status_kb
+from bench import ROOT, content_root, median, percentile, proc_status_kb
 from bot.store.base import Changes, LogEntry
 from bot.store.sqlite import DB_NAME, SqliteStore
 
@@ -41,7 +41,7 @@ def templates(root: Path = ROOT) -> list[dict[str, Any]]:
     from bench.engine import random_walk
     from bot.engine.engine import Engine
 
-    engine = Engine.load(root)
+    engine = Engine.load(content_root(root))
     pairs = random_walk(engine, _TEMPLATES * 4, seed=11)
     out: list[dict[str, Any]] = []
     for conv, event in pairs[:: max(1, len(pairs) // _TEMPLATES)][:_TEMPLATES]:
