@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,7 @@ _CALLBACK_LIMIT = 64
 
 _STATE_KEYS = frozenset({"say", "do", "buttons", "intents", "slot", "branch", "effects", "note"})
 _BUTTON_KEYS = frozenset({"text", "to", "set", "intent"})
-_EFFECT_KINDS = frozenset({"open_case", "handoff"})
+_EFFECT_KINDS = frozenset({"open_case", "handoff", "forget"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _FLOW_TOP = frozenset(
     {"flow", "covers", "states", "title", "root", "specials", "commands", "global_intents"}
@@ -562,7 +562,8 @@ def load_bundle(root: Path) -> Bundle:
         c = raw.get("covers", [])
         covers[f["flow"]] = [str(x) for x in c] if isinstance(c, list) else []
         if f is not menu:
-            for key in ("root", "specials", "commands", "global_intents"):
+            _read_commands(f, commands, out, resolve)
+            for key in ("root", "specials", "global_intents"):
                 if key in raw:
                     out.add(
                         f["file"],
@@ -577,7 +578,8 @@ def load_bundle(root: Path) -> Bundle:
         raw = menu["raw"]
         file = menu["file"]
         root_id = resolve("menu", str(raw.get("root", "start")))
-        for key, target_map in (("specials", specials), ("commands", commands)):
+        _read_commands(menu, commands, out, resolve)
+        for key, target_map in (("specials", specials),):
             value = raw.get(key, {})
             if not isinstance(value, dict):
                 out.add(file, raw.line_of(key), "menu", "", f"`{key}` must be a mapping")
@@ -587,15 +589,6 @@ def load_bundle(root: Path) -> Bundle:
                     out.add(file, raw.line_of(key), "menu", "", f"`{key}.{k}` must be a target")
                     continue
                 target_map[str(k)] = resolve("menu", v)
-        for k in commands:
-            if k in BUILTIN_COMMANDS or not re.fullmatch(r"[a-z0-9_]{1,32}", k):
-                out.add(
-                    file,
-                    raw.line_of("commands"),
-                    "menu",
-                    "",
-                    f"command `{k}` is built in or not a valid Telegram command name",
-                )
         gi = raw.get("global_intents", {})
         if not isinstance(gi, dict):
             out.add(file, raw.line_of("global_intents"), "menu", "", "must be a mapping")
@@ -655,6 +648,36 @@ def load_bundle(root: Path) -> Bundle:
     if out.problems:
         raise FlowError(out.problems)
     return bundle
+
+
+def _read_commands(
+    f: dict[str, Any],
+    commands: dict[str, str],
+    out: _Collector,
+    resolve: Callable[[str, str], str],
+) -> None:
+    """Adds a flow's ``commands:`` (``/name -> target``); any flow may declare its own."""
+    raw, file, flow = f["raw"], f["file"], f["flow"]
+    value = raw.get("commands", {})
+    if not isinstance(value, dict):
+        out.add(file, raw.line_of("commands"), flow, "", "`commands` must be a mapping")
+        return
+    for name, target in value.items():
+        key = str(name)
+        if not isinstance(target, str):
+            out.add(file, raw.line_of("commands"), flow, "", f"command `{key}` needs a target")
+        elif key in BUILTIN_COMMANDS or not re.fullmatch(r"[a-z0-9_]{1,32}", key):
+            out.add(
+                file,
+                raw.line_of("commands"),
+                flow,
+                "",
+                f"command `{key}` is built in or not a valid Telegram command name",
+            )
+        elif key in commands:
+            out.add(file, raw.line_of("commands"), flow, "", f"command `{key}` is declared twice")
+        else:
+            commands[key] = resolve(flow, target)
 
 
 def _read_policy(path: Path, out: _Collector) -> dict[str, Any]:
