@@ -166,7 +166,9 @@ def _addressed(message: Message, context: ContextTypes.DEFAULT_TYPE) -> bool:
             return True
         if entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot.id:
             return True
-    return False
+    # Telegram marks mentions as entities; a plain "@name" (e.g. from a bridge) counts too.
+    body = (message.text or message.caption or "").lower()
+    return bool(username) and f"@{username}" in body
 
 
 async def _private_or_tell(
