@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -9,6 +10,10 @@ import pytest
 from tests.fakes.bot_api import FakeBotAPI
 
 # ==== fake Telegram Bot API (owner: fake Bot API server; tests/fakes/bot_api.py) ============
+
+# PTB 22.x warns (DeprecationWarning -> error under filterwarnings=error) whenever a RetryAfter
+# is built unless this opt-in is set; with it, RetryAfter.retry_after is a datetime.timedelta.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 
 @pytest.fixture
@@ -25,11 +30,10 @@ async def bot_api() -> AsyncIterator[FakeBotAPI]:
         yield server
     finally:
         await server.stop()
-    if server.violations:
-        pytest.fail(
-            "fake Bot API recorded violations:\n  " + "\n  ".join(server.violations),
-            pytrace=False,
-        )
+    try:
+        server.assert_no_violations()
+    except AssertionError as err:
+        pytest.fail(str(err), pytrace=False)
 
 
 # ==== end of fake Telegram Bot API section ===================================================

@@ -136,6 +136,7 @@ CHAT_ACTIONS = {
 }
 TOPIC_COLORS = {7322096, 16766590, 13338331, 9367192, 16749490, 16478047}
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]{30,}$")
 _LANG_RE = re.compile(r"^([a-z]{2})?$")
 
 
@@ -197,7 +198,7 @@ class FakeUser:
     def send_text(self, text: str, chat: FakeChat | None = None, **kw: Any) -> int:
         return self.server.send_text(self, text, chat, **kw)
 
-    def tap(self, message: BotMessage | int, data: str) -> int:
+    def tap(self, message: BotMessage | int | Any, data: str) -> int:
         return self.server.tap(self, message, data)
 
     def send_photo(self, chat: FakeChat | None = None, **kw: Any) -> int:
@@ -324,6 +325,7 @@ class FakeBotAPI:
         self.latency = 0.0
         self.hang_seconds = 30.0
         self.violations: list[str] = []
+        self.fake_bugs: list[str] = []  # results of the fake itself that break the spec
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.errors: list[tuple[str, int, str]] = []
         self.users: dict[int, FakeUser] = {}
@@ -451,6 +453,7 @@ class FakeBotAPI:
             title=title,
             is_forum=forum and supergroup,
             bot_status="administrator" if bot_admin else "member",
+            next_message_id=2,  # 1 is the service message; also the "General" forum topic
         )
         for m in members:
             chat.members[m.id] = "member"
@@ -485,6 +488,12 @@ class FakeBotAPI:
             )
         self.violations[:] = [v for v in self.violations if substring not in v]
         return hit
+
+    def assert_no_violations(self) -> None:
+        """Raise AssertionError listing unexpected violations (and bugs of the fake itself)."""
+        problems = [*self.violations, *(f"FAKE BUG {b}" for b in self.fake_bugs)]
+        if problems:
+            raise AssertionError("fake Bot API recorded violations:\n  " + "\n  ".join(problems))
 
     def sent(self, chat_id: int) -> list[BotMessage]:
         return list(self._sent.get(chat_id, []))
@@ -672,13 +681,15 @@ class FakeBotAPI:
         loc = {"latitude": latitude, "longitude": longitude}
         return self._user_message(user, chat, {"location": loc})
 
-    def tap(self, user: FakeUser, message: BotMessage | int, data: str) -> int:
-        if isinstance(message, BotMessage):
-            chat = self.chats[message.chat_id]
-            mid = message.message_id
-        else:
+    def tap(self, user: FakeUser, message: BotMessage | int | Any, data: str) -> int:
+        """``message``: a BotMessage, a message_id in the user's private chat, or any object
+        with ``message_id`` and ``chat_id`` (e.g. a ``telegram.Message``)."""
+        if isinstance(message, int):
             chat = self.chats[user.id]
             mid = message
+        else:
+            chat = self.chats[message.chat_id]
+            mid = message.message_id
         msg = chat.messages.get(mid)
         if msg is None:
             raise ValueError(f"message {mid} does not exist in chat {chat.id}")
@@ -792,8 +803,11 @@ class FakeBotAPI:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         method_raw = request.match_info["method"]
-        if request.match_info["token"] != self.token:
-            return self._error(method_raw, ApiError(401, "Unauthorized", violation=True))
+        token = request.match_info["token"]
+        if token != self.token:
+            # Telegram: 404 for a malformed token, 401 for a well-formed but wrong one
+            status, text = (401, "Unauthorized") if _TOKEN_RE.match(token) else (404, "Not Found")
+            return self._error(method_raw, ApiError(status, text, violation=True))
         ms = self.spec.method(method_raw)
         if ms is None:
             return self._error(method_raw, ApiError(404, "Not Found", violation=True))
@@ -801,11 +815,12 @@ class FakeBotAPI:
             raw, form = await self._read_params(request)
         except ApiError as err:
             return self._error(ms.name, err)
-        if self.latency:
-            await asyncio.sleep(self.latency)
         check = validate_call(ms, raw, form=form)
         self.violations.extend(e.detail for e in check.errors)
         self.calls.append((ms.name, check.params if not check.errors else raw))
+        self._notify()
+        if self.latency:
+            await asyncio.sleep(self.latency)
         faults = self._faults.get(ms.name.lower())
         fault = faults.popleft() if faults else None
         try:
@@ -814,6 +829,7 @@ class FakeBotAPI:
             if check.errors:
                 raise _bad(check.errors[0].description)  # already recorded
             result = await self._dispatch(ms, check.params)
+            self.fake_bugs.extend(f"{ms.name}: {p}" for p in check_result(ms.returns, result))
         except ApiError as err:
             return self._error(ms.name, err)
         finally:

@@ -163,6 +163,15 @@ class _Validator:
 
     def top_value(self, method: str, fs: FieldSpec, value: Any, *, form: bool) -> Any:
         errors: list[ValidationError] = []
+        if isinstance(value, str) and not any(t in _PRIMITIVES for t in fs.types):
+            # objects / arrays arrive JSON-serialized: decode once for all alternatives
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValidationError(
+                    f"can't parse {fs.name} JSON object", f'field "{fs.name}": not valid JSON'
+                ) from None
+            form = False
         for t in fs.types:
             try:
                 return self.top_one(t, fs.name, value, form=form)
@@ -274,12 +283,12 @@ class _Validator:
                 raise ValidationError(
                     f'field "{path}.{name}" must be "{fs.discriminator}" for {t}',
                 )
-        if self.check_limits:
-            for err in self.limits(ts.fields, out, path=path):
-                raise err
         hook = _TYPE_HOOKS.get(t)
         if hook is not None:
             hook(path, out)
+        if self.check_limits:
+            for err in self.limits(ts.fields, out, path=path):
+                raise err
         return out
 
     @staticmethod
@@ -328,13 +337,15 @@ class _Validator:
             size = len(text.encode("utf-8")) if unit == "bytes" else len(text)
             if lo <= size <= hi:
                 continue
-            errs.append(_limit_error(name, where, size, lo, hi, unit))
+            errs.append(_limit_error(name, where, size, lo, hi, unit, fs.after_entities))
         return errs
 
 
-def _limit_error(name: str, where: str, size: int, lo: int, hi: int, unit: str) -> ValidationError:
+def _limit_error(
+    name: str, where: str, size: int, lo: int, hi: int, unit: str, entities: bool
+) -> ValidationError:
     detail = f'field "{where}" has {size} {unit}, allowed {lo}-{hi}'
-    if name in ("text", "message_text"):
+    if name in ("text", "message_text") and entities:
         msg = "message text is empty" if size < lo else "message is too long"
     elif name == "caption":
         msg = "message caption is too long"
