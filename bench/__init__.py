@@ -89,3 +89,13 @@ def content_root(root: Path = ROOT) -> Path:
         print(f"note: content does not load ({reason}); using tests/fixtures/mini", file=sys.stderr)
         _SNAPSHOT = root / "tests" / "fixtures" / "mini"
     return _SNAPSHOT
+
+
+def load_note() -> str:
+    """Returns the 1-minute load average (other work on the 2 cores inflates p99 figures)."""
+    import os
+
+    try:
+        return f"load {os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "load ?"

@@ -12,7 +12,6 @@ should not grow with the number of states.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import tempfile
 import time
@@ -24,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from bench import ROOT, content_root, median, percentile
+from bench import ROOT, content_root, load_note, median, percentile
 from bot.engine.engine import Engine
 from bot.engine.model import Button, Conversation, Event, Outcome
 
@@ -211,14 +210,6 @@ def time_pairs(
             if len(samples) >= n:
                 break
     return samples
-
-
-def load_note() -> str:
-    """Returns the 1-minute load average (other work on the machine inflates p99)."""
-    try:
-        return f"load {os.getloadavg()[0]:.1f}"
-    except OSError:
-        return "load ?"
 
 
 def workload(engine: Engine, root: Path, n: int) -> tuple[list[Pair], int]:

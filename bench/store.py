@@ -27,7 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import ROOT, content_root, median, percentile, proc_status_kb
+from bench import ROOT, content_root, load_note, median, percentile, proc_status_kb
 from bot.store.base import Changes, LogEntry
 from bot.store.sqlite import DB_NAME, SqliteStore
 
@@ -124,9 +124,11 @@ def measure(path: Path, n: int, updates: int, seed: int = 5) -> dict[str, Any]:
     startup = time.perf_counter() - t0
     assert first is not None, "the filled database has no such conversation"
     samples: list[float] = []
-    clock = time.perf_counter_ns
+    cpu: list[float] = []
+    clock, thread = time.perf_counter_ns, time.thread_time_ns
     for k in range(updates):
         chat = 10_000_000 + rng.randrange(n)
+        c = thread()
         t = clock()
         conv = store.load(chat)
         assert conv is not None
@@ -142,6 +144,7 @@ def measure(path: Path, n: int, updates: int, seed: int = 5) -> dict[str, Any]:
             )
         )
         samples.append((clock() - t) / 1e6)
+        cpu.append((thread() - c) / 1e6)
     rss_after = proc_status_kb("VmRSS")
     hwm = proc_status_kb("VmHWM")
     store.close()
@@ -150,6 +153,8 @@ def measure(path: Path, n: int, updates: int, seed: int = 5) -> dict[str, Any]:
         "startup_ms": startup * 1000,
         "median_ms": median(samples),
         "p99_ms": percentile(samples, 99),
+        "cpu_median_ms": median(cpu),
+        "cpu_p99_ms": percentile(cpu, 99),
         "updates": len(samples),
         "rss_base_mb": rss_before / 1024,
         "rss_mb": rss_after / 1024,
@@ -190,17 +195,20 @@ def run(sizes: Sequence[int], updates: int, keep: Path | None) -> str:
                     str(n),
                     str(updates),
                 ],
-                check=True,
+                check=False,
                 capture_output=True,
                 text=True,
                 cwd=ROOT,
             )
+            if out.returncode != 0:
+                raise SystemExit(f"\nstore worker failed:\n{out.stderr}")
             r = json.loads(out.stdout.strip().splitlines()[-1])
             r["db_mb"] = size_mb
             results.append(r)
             print(
                 f", {size_mb:.0f} MB on disk; start-up {r['startup_ms']:.1f} ms; load+commit "
-                f"median {r['median_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms; "
+                f"median {r['median_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms (CPU time median "
+                f"{r['cpu_median_ms']:.3f}, p99 {r['cpu_p99_ms']:.3f} ms); "
                 f"RSS {r['rss_mb']:.1f} MB (peak {r['hwm_mb']:.1f}, "
                 f"{r['rss_base_mb']:.1f} before opening)"
             )
@@ -210,9 +218,9 @@ def run(sizes: Sequence[int], updates: int, keep: Path | None) -> str:
     last = results[-1]
     return (
         f"store: at {last['n']:,d} conversations load+commit median {last['median_ms']:.3f} ms, "
-        f"p99 {last['p99_ms']:.3f} ms, start-up {last['startup_ms']:.1f} ms, RSS "
-        f"{last['rss_mb']:.1f} MB (peak {last['hwm_mb']:.1f}) (n={last['updates']}; "
-        "targets <= 1 ms, <= 2 s, <= 150 MB at 1M)"
+        f"p99 {last['p99_ms']:.3f} ms (CPU p99 {last['cpu_p99_ms']:.3f} ms), "
+        f"start-up {last['startup_ms']:.1f} ms, RSS {last['rss_mb']:.1f} MB (peak {last['hwm_mb']:.1f}) (n={last['updates']}; "
+        f"{load_note()}; targets <= 1 ms, <= 2 s, <= 150 MB at 1M)"
     )
 
 
