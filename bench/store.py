@@ -219,7 +219,8 @@ def run(sizes: Sequence[int], updates: int, keep: Path | None) -> str:
     return (
         f"store: at {last['n']:,d} conversations load+commit median {last['median_ms']:.3f} ms, "
         f"p99 {last['p99_ms']:.3f} ms (CPU p99 {last['cpu_p99_ms']:.3f} ms), "
-        f"start-up {last['startup_ms']:.1f} ms, RSS {last['rss_mb']:.1f} MB (peak {last['hwm_mb']:.1f}) (n={last['updates']}; "
+        f"start-up {last['startup_ms']:.1f} ms, RSS {last['rss_mb']:.1f} MB "
+        f"(peak {last['hwm_mb']:.1f}) (n={last['updates']}; "
         f"{load_note()}; targets <= 1 ms, <= 2 s, <= 150 MB at 1M)"
     )
 
