@@ -31,7 +31,6 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.ext import CallbackQueryHandler, CommandHandler, ContextTypes
-from telegram.request import HTTPXRequest
 
 from tests.fakes.bot_api import FakeBotAPI
 from tests.fakes.spec import (
@@ -574,7 +573,7 @@ async def test_fault_server_errors_have_no_effect(
 @pytest.mark.parametrize(("kind", "delivered"), [("timeout", False), ("timeout_after", True)])
 async def test_fault_timeout(bot_api: FakeBotAPI, alice: Any, kind: str, delivered: bool) -> None:
     bot_api.hang_seconds = 2
-    bot = bot_api.bot(request=HTTPXRequest(read_timeout=0.2))
+    bot = bot_api.bot(request=bot_api.fast_request(read_timeout=0.2))
     async with bot:
         bot_api.fail_next("sendMessage", kind)
         with pytest.raises(TimedOut):
