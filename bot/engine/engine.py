@@ -443,6 +443,11 @@ class Engine:
     def _go(self, t: _Turn, route: Route, trigger: str) -> None:
         conv = t.conv
         for key, value in route.set:
+            if key == "locale":  # a language choice belongs to the conversation, not a slot
+                if isinstance(value, str) and value in self.bundle.locales:
+                    conv.locale = value
+                    t.loc = self.bundle.locales[value]
+                continue
             conv.slots[key] = value
         source = conv.state
         self._fire(conv, trigger)
