@@ -275,6 +275,14 @@ async def test_forum_topics_and_groups(bot_api: FakeBotAPI, bot: Any) -> None:
     (update,) = await bot.get_updates()
     assert update.update_id == uid and update.message.message_thread_id == topic.message_thread_id
     assert update.message.entities[0].type == "bot_command"
+    staff.send_text(f"😀 hi @{bot_api.bot_username} see https://x.y/z /help", group)
+    (update,) = await bot.get_updates(offset=uid + 1)
+    found = {e.type: v for e, v in update.message.parse_entities().items()}
+    assert found == {
+        "mention": f"@{bot_api.bot_username}",
+        "url": "https://x.y/z",
+        "bot_command": "/help",
+    }
     assert (await bot.get_chat_member(group.id, staff.id)).status == "member"
     assert (await bot.get_chat_member(group.id, bot.id)).status == "administrator"
     got = await bot_api.wait_for_messages(group.id, 1)

@@ -166,6 +166,29 @@ def _u16len(s: str) -> int:
     return len(s.encode("utf-16-le")) // 2
 
 
+_AUTO_ENTITIES = re.compile(
+    r"(?P<bot_command>(?<![\w/])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?)"
+    r"|(?P<mention>(?<![\w@])@[A-Za-z0-9_]{5,32})"
+    r"|(?P<url>https?://[^\s]+)"
+)
+
+
+def detect_entities(text: str) -> list[dict[str, Any]]:
+    """Entities Telegram adds to a user's plain text: bot_command, mention, url."""
+    out = []
+    for m in _AUTO_ENTITIES.finditer(text):
+        kind = m.lastgroup
+        assert kind is not None
+        out.append(
+            {
+                "type": kind,
+                "offset": _u16len(text[: m.start()]),
+                "length": _u16len(m.group(0)),
+            }
+        )
+    return out
+
+
 # ---- model ---------------------------------------------------------------------------
 
 
@@ -604,6 +627,8 @@ class FakeBotAPI:
         if reply_to is not None:
             msg["reply_to_message"] = chat.messages[reply_to]
         msg.update(content)
+        if "caption" in msg and (caption_entities := detect_entities(msg["caption"])):
+            msg["caption_entities"] = caption_entities
         chat.messages[mid] = msg
         return self.push_update("message", msg)
 
@@ -617,9 +642,9 @@ class FakeBotAPI:
         reply_to: int | None = None,
     ) -> int:
         content: dict[str, Any] = {"text": text}
-        if text.startswith("/"):
-            cmd = text.split()[0]
-            content["entities"] = [{"type": "bot_command", "offset": 0, "length": _u16len(cmd)}]
+        entities = detect_entities(text)
+        if entities:
+            content["entities"] = entities
         return self._user_message(user, chat, content, thread_id=thread_id, reply_to=reply_to)
 
     def _new_file(self, kind: str) -> FileRecord:
