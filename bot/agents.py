@@ -203,6 +203,11 @@ class AgentDesk:
                 return None
             case = self.store.get_case(conv.case_id) if conv.case_id else None
             if case is not None and case.status not in cases.FINAL:
+                # Bring the facts up to date: the script may have collected more since.
+                known = {k: conv.slots[k] for k in CASE_FIELDS if k in conv.slots}
+                if any(case.fields.get(k) != v for k, v in known.items()):
+                    case.fields.update(known)
+                    self.store.commit(Changes(cases=[case]))
                 return case
             stamp = datetime.fromtimestamp(now, self.engine.tz).strftime("%y%m")
             case_id = self.store.next_case_id(f"C-{stamp}")
