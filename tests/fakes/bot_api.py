@@ -1230,7 +1230,8 @@ class FakeBotAPI:
         content: dict[str, Any] = {
             kind: self._photo_sizes(rec) if kind == "photo" else self._file_obj(rec)
         }
-        caption, entities = "", []
+        caption: str = ""
+        entities: list[dict[str, Any]] = []
         if p.get("caption"):
             caption, entities = self._formatted(
                 p["caption"], p.get("parse_mode"), p.get("caption_entities")

@@ -157,8 +157,8 @@ class _Validator:
             except ValidationError as err:
                 out.errors.append(ValidationError(err.description, f"{method.name}: {err.detail}"))
         if not out.errors:
-            for err in self.limits(method.fields, out.params, path=""):
-                out.errors.append(ValidationError(err.description, f"{method.name}: {err.detail}"))
+            for lim in self.limits(method.fields, out.params, path=""):
+                out.errors.append(ValidationError(lim.description, f"{method.name}: {lim.detail}"))
         return out
 
     def top_value(self, method: str, fs: FieldSpec, value: Any, *, form: bool) -> Any:
@@ -287,8 +287,8 @@ class _Validator:
         if hook is not None:
             hook(path, out)
         if self.check_limits:
-            for err in self.limits(ts.fields, out, path=path):
-                raise err
+            for lim in self.limits(ts.fields, out, path=path):
+                raise lim
         return out
 
     @staticmethod
@@ -530,13 +530,13 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
                 raise EntityParseError(f"Unclosed end tag at byte offset {boff(begin)}")
             if not stack:
                 raise EntityParseError(f'Unexpected end tag "{name}" at byte offset {boff(begin)}')
-            top, start, attrs = stack.pop()
+            top, start, top_attrs = stack.pop()
             if name != top:
                 raise EntityParseError(
                     f'Unmatched end tag at byte offset {boff(begin)}, expected "</{top}>", '
                     f'found "</{name}>"'
                 )
-            _html_close(out, top, start, attrs, stack)
+            _html_close(out, top, start, top_attrs, stack)
             i = j + 1
             continue
         m = _TAG_NAME_RE.match(text, i + 1)
@@ -607,9 +607,9 @@ def _html_close(
         else:
             out.entity("code", start)
     elif tag == "pre":
-        lang = attrs.get("_language")
-        if lang:
-            out.entity("pre", start, language=lang)
+        pre_lang = attrs.get("_language")
+        if pre_lang:
+            out.entity("pre", start, language=pre_lang)
         else:
             out.entity("pre", start)
     elif tag == "blockquote":
