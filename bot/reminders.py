@@ -182,6 +182,26 @@ def idle_nudge(
     return [reminder], cancels
 
 
+def changes_for_update(
+    store: Store, conv: Conversation, effects: Iterable[Effect], now: datetime
+) -> tuple[list[Reminder], list[tuple[int, str | None]]]:
+    """Everything reminders need from one handled update, for the service's one commit.
+
+    The effects' schedules and cancels plus the replaced idle nudge. A shopper who writes again
+    after blocking the bot has evidently unblocked it, so the ``blocked`` flag is cleared here.
+    """
+    effects = list(effects)
+    flags = store.chat_flags(conv.chat_id)
+    if flags.get("blocked") is True:
+        store.set_chat_flag(conv.chat_id, "blocked", False)
+        flags = {**flags, "blocked": False}
+    if consent_from_effects(effects) is False:
+        flags = {**flags, "reminders_consent": False}
+    adds, cancels = reminders_from_effects(conv.chat_id, effects, now)
+    nudge_adds, nudge_cancels = idle_nudge(conv, now, flags)
+    return adds + nudge_adds, cancels + nudge_cancels
+
+
 # ----------------------------------------------------------------------------------------------
 # /reminders
 

@@ -18,7 +18,12 @@ import yaml
 
 from bot.engine.engine import Engine
 from bot.engine.model import Event, Outcome
-from bot.reminders import ReminderScheduler, reminders_from_effects
+from bot.reminders import (
+    ReminderScheduler,
+    apply_consent,
+    changes_for_update,
+    reminders_from_effects,
+)
 from bot.service import Service
 from bot.store.base import Changes, Reminder
 from bot.store.sqlite import SqliteStore
@@ -196,3 +201,94 @@ async def test_stop_command_cancels_and_records_no_consent(
     cancels = [e for e in out.effects if e.kind == "cancel_reminders"]
     assert cancels and cancels[0].data == {"kind": None, "consent": False}
     assert "取消了所有提醒" in texts(out)
+
+
+# -- the service change proposed in docs/reminders.md, end to end ------------------------------
+
+
+class ReminderService(Service):
+    """Service with the few lines issue 5 asks for in ``Service._effects``."""
+
+    def _effects(self, conv, effects, now):  # type: ignore[no-untyped-def]
+        work = super()._effects(conv, effects, now)
+        adds, cancels = changes_for_update(self.store, conv, effects, now)
+        work.changes.reminders_add.extend(adds)
+        work.changes.reminders_cancel.extend(cancels)
+        apply_consent(self.store, conv.chat_id, effects)
+        return work
+
+
+async def test_planned_in_a_flow_survives_a_restart_and_is_sent_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    db = tmp_path / "bot.sqlite3"
+    clock = Clock(at("2026-11-26", 10))
+    store = SqliteStore(db)
+    try:
+        service, outcome = await deliver_one(
+            engine, store, "window", "followup.window_tomorrow", clock
+        )
+        service = ReminderService(engine, store, clock)
+        after = await service.handle(42, tap(outcome, "已经申请了"))
+        assert after.conversation.state == "followup.applied"
+        [pending] = store.pending_reminders(42)
+        assert pending.kind == "seller"
+        assert pending.due == at("2026-11-29", 10).timestamp()  # 72 h after applying
+    finally:
+        store.close()
+
+    sent = Sent()
+    clock.now = at("2026-11-29", 10, 5)  # the bot was down when it fell due
+    for _ in range(2):  # two start-ups over the same file
+        store = SqliteStore(db)
+        try:
+            sched = ReminderScheduler(store, ReminderService(engine, store, clock), sent, clock)
+            await sched.run_due()
+        finally:
+            store.close()
+    [(chat, outcome)] = sent.outcomes
+    assert chat == 42 and "卖家处理了吗" in texts(outcome)
+
+
+async def test_idle_case_gets_one_nudge_only(engine: Engine, store: SqliteStore) -> None:
+    clock = Clock(at("2026-11-23", 15))
+    service = ReminderService(engine, store, clock)
+    out = await service.handle(42, Event(kind="text", now=clock.now, text="卖家拒绝退款"))
+    assert out.conversation.state == "intervention.start"
+    assert out.conversation.case_id is not None
+    [nudge] = store.pending_reminders(42)
+    assert nudge.kind == "nudge" and nudge.due == at("2026-11-24", 15).timestamp()
+
+    # activity restarts the 24 h
+    clock.now = at("2026-11-23", 18)
+    await service.handle(42, Event(kind="command", now=clock.now, command="help"))
+    [nudge] = store.pending_reminders(42)
+    assert nudge.due == at("2026-11-24", 18).timestamp()
+
+    sent = Sent()
+    sched = ReminderScheduler(store, service, sent, clock)
+    clock.now = at("2026-11-24", 18, 1)
+    assert await sched.run_due() == 1
+    [(_, outcome)] = sent.outcomes
+    assert outcome.conversation.state == "followup.nudge"
+    back = await service.handle(42, tap(outcome, "接着整理"))
+    assert back.conversation.state.startswith("intervention.")
+    # back in the script, idle again: no second nudge for this case
+    again = await service.handle(42, Event(kind="text", now=clock.now, text="卖家拒绝退款"))
+    assert again.conversation.state == "intervention.start"
+    assert store.pending_reminders(42) == []
+    clock.now = at("2026-11-30", 12)
+    assert await sched.run_due() == 0
+
+
+async def test_stop_through_the_service_cancels_everything(
+    engine: Engine, store: SqliteStore
+) -> None:
+    clock = Clock(at("2026-11-23", 15))
+    service = ReminderService(engine, store, clock)
+    store.commit(
+        Changes(reminders_add=[Reminder(None, 42, "refund", at("2026-12-04", 10).timestamp(), {})])
+    )
+    await service.handle(42, Event(kind="command", now=clock.now, command="stop"))
+    assert store.pending_reminders(42) == []
+    assert store.chat_flags(42)["reminders_consent"] is False
