@@ -33,6 +33,19 @@ class Visits:
     transitions: set[tuple[str, str]] = field(default_factory=set)
 
 
+def _record(engine: Engine, visits: Visits) -> None:
+    """Wraps the engine's machine step so every hop (automatic branches too) is recorded."""
+    fire = type(engine)._fire
+
+    def recording(conv: Conversation, trigger: str) -> None:
+        source = conv.state
+        fire(engine, conv, trigger)
+        visits.states.update((source, conv.state))
+        visits.transitions.add((source, conv.state))
+
+    engine._fire = recording  # type: ignore[method-assign]
+
+
 class TranscriptError(AssertionError):
     """A transcript step did not go as written."""
 
@@ -69,6 +82,24 @@ async def run_transcript(engine: Engine, path: Path, visits: Visits | None = Non
     clock = _Clock(today)
     store = MemoryStore()
     service = Service(engine, store, clock)
+    if visits is not None:
+        _record(engine, visits)
+    try:
+        await _play(engine, path, doc, clock, store, service, visits)
+    finally:
+        if visits is not None:
+            del engine._fire  # back to the class's method
+
+
+async def _play(
+    engine: Engine,
+    path: Path,
+    doc: dict[str, Any],
+    clock: _Clock,
+    store: MemoryStore,
+    service: Service,
+    visits: Visits | None,
+) -> None:
     current: list[Button] = []
     earlier: list[Button] = []
     for number, step in enumerate(doc.get("steps") or [], 1):
@@ -84,12 +115,9 @@ async def run_transcript(engine: Engine, path: Path, visits: Visits | None = Non
             service = Service(engine, store, clock)
             continue
         event = _event(step, now, current, earlier, where)
-        before = store.load(CHAT_ID)
         outcome = await service.handle(CHAT_ID, event)
         if visits is not None:
             visits.states.add(outcome.conversation.state)
-            if before is not None and before.state != outcome.conversation.state:
-                visits.transitions.add((before.state, outcome.conversation.state))
         text = _text_of(outcome)
         said = f"\n--- the bot said ---\n{text}\n--- buttons: " + ", ".join(
             b.label for b in _buttons_of(outcome)
