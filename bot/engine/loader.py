@@ -777,6 +777,8 @@ def _validate_graph(b: Bundle, state_lines: dict[str, dict[str, int]], out: _Col
             nxt = states[cur].branch[-1].to
             cur, hops = nxt, hops + 1
 
+    _check_locale_parity(b.locales, out)
+
     # Locale keys and placeholders.
     known = set(b.policy) | set(b.slot_names) | set(actions.OUTPUTS) | ENGINE_VALUES
     used_intents = set(b.global_intents)
@@ -840,3 +842,46 @@ def _validate_graph(b: Bundle, state_lines: dict[str, dict[str, int]], out: _Col
                     "",
                     f"button `{key}` must not contain placeholders",
                 )
+
+
+def _check_locale_parity(locales: dict[str, Locale], out: _Collector) -> None:
+    """Every locale has the keys of zh-Hans (and no others), with the same placeholders."""
+    base = locales.get("zh-Hans")
+    if base is None:
+        return
+    for loc in locales.values():
+        if loc is base:
+            continue
+        pair = f"locales {base.name} and {loc.name}"
+        sections: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+            ("message", base.messages, loc.messages),
+            ("button", base.buttons, loc.buttons),
+            ("intent", base.intents, loc.intents),
+        ]
+        for slot in sorted(set(base.values) | set(loc.values)):
+            sections.append((f"value {slot}:", base.values.get(slot, {}), loc.values.get(slot, {})))
+        for kind, ours, theirs in sections:
+            plural = f"{kind}s" if kind[-1] != ":" else "values"
+            for key in sorted(set(ours) - set(theirs)):
+                file, line = base.where(f"{plural}.{key}")
+                out.add(file, line, "", "", f"{kind} `{key}` is in {base.name} but not {loc.name}")
+            for key in sorted(set(theirs) - set(ours)):
+                file, line = loc.where(f"{plural}.{key}")
+                out.add(file, line, "", "", f"{kind} `{key}` is in {loc.name} but not {base.name}")
+            if kind == "intent":
+                continue
+            for key in sorted(set(ours) & set(theirs)):
+                try:
+                    a, b = placeholders(str(ours[key])), placeholders(str(theirs[key]))
+                except ValueError:
+                    continue  # reported with the locale's own checks
+                if a != b:
+                    file, line = loc.where(f"{plural}.{key}")
+                    out.add(
+                        file,
+                        line,
+                        "",
+                        "",
+                        f"{kind} `{key}`: placeholders differ between {pair}: "
+                        f"{sorted(a)} vs {sorted(b)}",
+                    )

@@ -1,0 +1,131 @@
+"""Languages: choosing one from Telegram, the same keys everywhere, Traditional text understood."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.engine.engine import Engine
+from bot.engine.loader import FlowError, load_bundle
+from bot.engine.t2s_table import SIMPLIFIED, TRADITIONAL
+from bot.i18n import pick_locale
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("code", "want"),
+    [
+        ("zh-hans", "zh-Hans"),
+        ("zh-CN", "zh-Hans"),
+        ("zh-sg", "zh-Hans"),
+        ("zh", "zh-Hans"),
+        ("zh-hant", "zh-Hant"),
+        ("zh-HK", "zh-Hant"),
+        ("zh-tw", "zh-Hant"),
+        ("zh-mo", "zh-Hant"),
+        ("zh-Hant-TW", "zh-Hant"),
+        ("en", "en"),
+        ("en-GB", "en"),
+        ("ru", "zh-Hans"),
+        ("", "zh-Hans"),
+        (None, "zh-Hans"),
+    ],
+)
+def test_pick_locale(code: str | None, want: str) -> None:
+    assert pick_locale(code) == want
+
+
+def test_pick_locale_falls_back_when_not_available() -> None:
+    assert pick_locale("en-US", ["zh-Hans"]) == "zh-Hans"
+    assert pick_locale("zh-TW", ["zh-Hans", "zh-Hant"]) == "zh-Hant"
+
+
+def _copy_tree(tmp_path: Path) -> Path:
+    for name in ("flows", "locales", "config"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("wip"))
+    return tmp_path
+
+
+def _add_locale(root: Path, name: str, *, drop: str = "", placeholder_of: str = "") -> None:
+    """Copies zh-Hans (with its fragments) as locale ``name``, optionally damaged."""
+    for src in sorted((root / "locales").glob("zh-Hans*.yaml")):
+        text = src.read_text(encoding="utf-8").replace("locale: zh-Hans", f"locale: {name}")
+        lines = text.splitlines()
+        if drop:
+            lines = [ln for ln in lines if not ln.strip().startswith(f"{drop}:")]
+        if placeholder_of:
+            lines = [
+                ln.replace("{n}", "{count}") if ln.strip().startswith(placeholder_of) else ln
+                for ln in lines
+            ]
+        dest = root / "locales" / src.name.replace("zh-Hans", name, 1)
+        dest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_parity_accepts_equal_locales(tmp_path: Path) -> None:
+    root = _copy_tree(tmp_path)
+    _add_locale(root, "xx")
+    assert "xx" in load_bundle(root).locales
+
+
+def test_parity_names_both_locales_for_a_missing_key(tmp_path: Path) -> None:
+    root = _copy_tree(tmp_path)
+    _add_locale(root, "xx", drop="btn.continue")
+    with pytest.raises(FlowError) as err:
+        load_bundle(root)
+    assert "button `btn.continue` is in zh-Hans but not xx" in str(err.value)
+
+
+def test_parity_names_both_locales_for_a_different_placeholder(tmp_path: Path) -> None:
+    root = _copy_tree(tmp_path)
+    _add_locale(root, "xx", placeholder_of="agent.rated")
+    with pytest.raises(FlowError) as err:
+        load_bundle(root)
+    assert "`agent.rated`: placeholders differ between locales zh-Hans and xx" in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Free text
+
+
+_S2T = dict(zip(SIMPLIFIED, TRADITIONAL, strict=True))
+
+
+def traditional(text: str) -> str:
+    """A crude Simplified → Traditional spelling (enough to test the fold back)."""
+    return "".join(_S2T.get(ch, ch) for ch in text)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.load(ROOT)
+
+
+def test_every_locale_is_loaded(engine: Engine) -> None:
+    assert {"zh-Hans"} <= set(engine.bundle.locales)
+
+
+def test_every_synonym_of_every_locale_is_recognised_after_normalisation(engine: Engine) -> None:
+    """Each button intent's synonyms, typed (also in Traditional spelling), route somewhere."""
+    misses: list[str] = []
+    for loc in engine.bundle.locales.values():
+        for sid, spec in engine.bundle.states.items():
+            for btn in spec.buttons:
+                for word in loc.intents.get(btn.intent or "", []):
+                    for typed in {word, traditional(word), word.upper()}:
+                        if engine.matcher.match(loc.name, sid, typed) is None:
+                            misses.append(f"{loc.name} {sid} {typed!r}")
+    assert not misses, misses[:20]
+
+
+@pytest.mark.parametrize("intent", ["damaged", "seller_refused", "human", "fake", "want_return"])
+def test_traditional_text_is_understood_in_every_locale(engine: Engine, intent: str) -> None:
+    """A zh-Hans synonym written in Traditional characters works whatever the chat's language."""
+    words = engine.bundle.locales["zh-Hans"].intents[intent]
+    for loc in engine.bundle.locales:
+        for word in words:
+            m = engine.matcher.match(loc, "menu.start", traditional(word))
+            assert m is not None, f"{loc}: {traditional(word)!r} not understood"
