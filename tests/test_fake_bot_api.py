@@ -663,3 +663,65 @@ async def test_application_polling_end_to_end(bot_api: FakeBotAPI) -> None:
     names = [name for name, _ in bot_api.calls]
     assert names[:3] == ["getMe", "deleteWebhook", "getUpdates"]
     assert bot_api.unanswered_callbacks() == []
+
+
+async def test_opt_in_rate_limits_answer_429_without_effect(
+    bot_api: FakeBotAPI, bot: Any, alice: Any
+) -> None:
+    await bot.send_message(USER_ID, "1")
+    await bot.send_message(USER_ID, "2")
+    await bot.send_message(USER_ID, "3")  # no limits unless enabled
+    bot_api.enforce_rate_limits(chat=(3, 600.0))
+    with pytest.raises(RetryAfter) as info:
+        await bot.send_message(USER_ID, "4")
+    assert info.value.retry_after >= dt.timedelta(seconds=1)
+    assert bot_api.rate_limit_hits == 1
+    assert [m.text for m in bot_api.sent(USER_ID)] == ["1", "2", "3"]
+    assert bot_api.violations == []
+
+
+async def test_edit_caption(bot_api: FakeBotAPI, bot: Any, alice: Any) -> None:
+    alice.send_photo()
+    (_, photo_update) = await bot.get_updates()
+    photo_id = photo_update.message.photo[-1].file_id
+    m = await bot.send_photo(USER_ID, photo_id, caption="a", reply_markup=kb("x"))
+    edited = await bot.edit_message_caption(
+        USER_ID, m.message_id, caption="<i>b</i>", parse_mode="HTML", reply_markup=kb("x")
+    )
+    assert edited.caption == "b" and edited.caption_entities[0].type == "italic"
+    with pytest.raises(BadRequest, match=r"(?i)not modified"):
+        await bot.edit_message_caption(
+            USER_ID, m.message_id, caption="<i>b</i>", parse_mode="HTML", reply_markup=kb("x")
+        )
+    text = await bot.send_message(USER_ID, "t")
+    with pytest.raises(BadRequest, match=r"(?i)no caption"):
+        await bot.edit_message_caption(USER_ID, text.message_id, caption="c")
+    with pytest.raises(BadRequest, match=r"(?i)no text in the message"):
+        await bot.edit_message_text("x", USER_ID, m.message_id)
+    assert bot_api.sent(USER_ID)[0].text == "b"
+
+
+async def test_webhook_failures_are_retried_and_reported(bot_api: FakeBotAPI, bot: Any) -> None:
+    statuses = [500, 200]
+    seen: list[int] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        seen.append((await request.json())["update_id"])
+        return web.Response(status=statuses.pop(0) if statuses else 200)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        assert await bot.set_webhook(f"http://127.0.0.1:{runner.addresses[0][1]}/hook")
+        uid = bot_api.user(USER_ID, "Alice").send_text("hi")
+        await bot_api.wait_until(lambda: bot_api.webhook_deliveries != [], what="delivery")
+        assert seen == [uid, uid]  # retried after the 500
+        assert bot_api.webhook_deliveries[0].status == 200
+        info = await bot.get_webhook_info()
+        assert info.last_error_message == "Wrong response from the webhook: 500"
+        assert info.pending_update_count == 0
+    finally:
+        await runner.cleanup()

@@ -53,6 +53,15 @@ Faults (per method name, case-insensitive; faulted calls still get validated):
         "drop"          (= "drop_before") close the connection without answer, no effect;
                         "drop_after": the call TAKES EFFECT, then the connection is closed
     latency = 0.05      delay added to every call
+    enforce_rate_limits(chat=(3, 1.0), group=(20, 60.0), total=(30, 1.0))   opt-in flood
+                        control: sends beyond count-per-window answer 429 (rate_limit_hits)
+
+Implemented methods: getMe, getUpdates, setWebhook, deleteWebhook, getWebhookInfo,
+sendMessage, sendPhoto, sendDocument, sendVideo (file_id, URL or upload), copyMessage,
+forwardMessage, editMessageText, editMessageCaption, editMessageReplyMarkup, deleteMessage,
+answerCallbackQuery, setMyCommands, getMyCommands, deleteMyCommands, createForumTopic, getChat,
+getChatMember, sendChatAction, getFile (+ download), close, logOut. Other spec methods that
+return True are validated and answered True; the rest answer 400 and record a violation.
 
 Strictness: every call is validated against the JSON spec (unknown/missing parameters, types,
 nested objects, prose length limits, parse_mode markup, inline buttons, bot commands).
@@ -71,6 +80,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import re
 import time
 from collections import deque
@@ -369,6 +379,9 @@ class FakeBotAPI:
         self._webhook_task: asyncio.Task[None] | None = None
         self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._faults: dict[str, deque[Fault]] = {}
+        self._rate: dict[str, tuple[int, float]] | None = None
+        self._send_times: dict[int | None, deque[float]] = {}
+        self.rate_limit_hits = 0
         self._sent: dict[int, list[BotMessage]] = {}
         self._read: dict[int, int] = {}
         self._poll_generation = 0
@@ -509,6 +522,19 @@ class FakeBotAPI:
 
     def unblock(self, user: FakeUser) -> None:
         user.blocked = False
+
+    def enforce_rate_limits(
+        self,
+        *,
+        chat: tuple[int, float] = (3, 1.0),
+        group: tuple[int, float] = (20, 60.0),
+        total: tuple[int, float] = (30, 1.0),
+    ) -> None:
+        """Opt-in flood control like Telegram's: at most ``count`` sent messages per
+        ``seconds`` sliding window per chat, per group chat and in total; beyond that the
+        send answers 429 with retry_after (no effect). Hits are counted in rate_limit_hits
+        (not violations: a bot must cope with 429). Off by default."""
+        self._rate = {"chat": chat, "group": group, "total": total}
 
     def fail_next(self, method: str, kind: str, times: int = 1, *, retry_after: int = 1) -> None:
         if kind not in FAULT_KINDS:
@@ -867,7 +893,10 @@ class FakeBotAPI:
                 return await self._apply_fault(fault, request, ms, check.params, bool(check.errors))
             if check.errors:
                 raise _bad(check.errors[0].description)  # already recorded
+            sending = self._check_rate(ms.name, check.params)
             result = await self._dispatch(ms, check.params)
+            if sending is not None:
+                self._record_send(sending)
             self.fake_bugs.extend(f"{ms.name}: {p}" for p in check_result(ms.returns, result))
         except ApiError as err:
             return self._error(ms.name, err)
@@ -924,6 +953,39 @@ class FakeBotAPI:
         if transport is not None:
             transport.abort()
         raise asyncio.CancelledError
+
+    # ---- flood control (opt-in) ----------------------------------------------------
+    _SENDING = frozenset(
+        {"sendMessage", "sendPhoto", "sendDocument", "sendVideo", "copyMessage", "forwardMessage"}
+    )
+
+    def _check_rate(self, method: str, p: dict[str, Any]) -> int | None:
+        """Raise 429 if sending now would exceed a limit; return the chat id of a send."""
+        if method not in self._SENDING:
+            return None
+        chat_id = p.get("chat_id")
+        key = chat_id if isinstance(chat_id, int) else None
+        if self._rate is None:
+            return key
+        now = time.monotonic()
+        checks = [(key, self._rate["chat"]), (None, self._rate["total"])]
+        if isinstance(chat_id, int) and chat_id < 0:
+            checks.append((key, self._rate["group"]))
+        for k, (count, window) in checks:
+            times = [t for t in self._send_times.get(k, deque()) if now - t < window]
+            if len(times) >= count:
+                self.rate_limit_hits += 1
+                wait = max(1, math.ceil(window - (now - times[-count])))
+                raise ApiError(
+                    429, f"Too Many Requests: retry after {wait}", parameters={"retry_after": wait}
+                )
+        return key
+
+    def _record_send(self, key: int) -> None:
+        now = time.monotonic()
+        for k in {key, None}:
+            q = self._send_times.setdefault(k, deque(maxlen=1000))
+            q.append(now)
 
     # ---- chat helpers --------------------------------------------------------------
     def _chat(self, chat_id: Any) -> FakeChat:
@@ -1318,6 +1380,41 @@ class FakeBotAPI:
         if bm is not None:
             bm.reply_markup = new
             bm.edits.append(("editMessageReplyMarkup", p))
+        return msg
+
+    def _m_editmessagecaption(self, p: dict[str, Any]) -> dict[str, Any]:
+        chat, msg = self._message_for_edit(p)
+        if "text" in msg:
+            raise _bad("there is no caption in the message to edit")
+        caption, entities = self._formatted(
+            p.get("caption", ""), p.get("parse_mode"), p.get("caption_entities")
+        )
+        markup = p.get("reply_markup")
+        if markup is not None and "inline_keyboard" not in markup:
+            raise _bad("inline keyboard expected", violation=True)
+        if (
+            msg.get("caption", "") == caption
+            and msg.get("caption_entities", []) == entities
+            and msg.get("reply_markup") == markup
+        ):
+            raise _bad(
+                "message is not modified: specified new message content and reply markup are "
+                "exactly the same as a current content and reply markup of the message"
+            )
+        msg.pop("caption", None)
+        msg.pop("caption_entities", None)
+        if caption:
+            msg["caption"] = caption
+        if entities:
+            msg["caption_entities"] = entities
+        self._set_markup(msg, markup)
+        msg["edit_date"] = int(time.time())
+        bm = self._bot_message(chat, msg["message_id"])
+        if bm is not None:
+            bm.text, bm.raw_text, bm.entities = caption or None, p.get("caption"), entities
+            bm.parse_mode = p.get("parse_mode")
+            bm.reply_markup = markup
+            bm.edits.append(("editMessageCaption", p))
         return msg
 
     def _m_deletemessage(self, p: dict[str, Any]) -> bool:
