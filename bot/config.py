@@ -18,7 +18,7 @@ WEBHOOK_PATH          the URL path, default ``telegram``
 WEBHOOK_SECRET        secret token Telegram sends in a header (1-256 of ``A-Za-z0-9_-``)
 OPERATOR_CHAT_ID      chat where cases are announced to human agents
 OPERATOR_IDS          comma-separated Telegram user ids allowed to act as agents
-CONCURRENCY           updates handled at the same time (see docs/telegram.md), default 32
+CONCURRENCY           updates handled at the same time (see docs/telegram.md), default 8
 TIMEZONE              IANA zone for dates the shopper types, default Asia/Shanghai
 ====================  =============================================================
 """
@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: Measured with ``bench/concurrency.py`` (figures in docs/telegram.md).
-DEFAULT_CONCURRENCY = 32
+DEFAULT_CONCURRENCY = 8
 
 _TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,}$")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")

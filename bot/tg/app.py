@@ -54,7 +54,7 @@ def build_application(
         raise ValueError("TELEGRAM_BOT_TOKEN is not set; get one from @BotFather.")
     limits = limits or Limits()
     api = settings.api_url.rstrip("/")
-    pool = max(16, min(settings.concurrency * 2, 512))
+    pool = limits.pool_size or max(4, min(settings.concurrency, 256))
     request = RetryingRequest(
         limits,
         connection_pool_size=pool,

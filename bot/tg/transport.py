@@ -61,6 +61,8 @@ class Limits:
     retry_after_retries: int = 3
     #: Seconds to wait for an answer; a ``send*`` call that times out is not repeated.
     read_timeout: float = 10.0
+    #: HTTP connections to the Bot API; 0 = as many as updates handled at once (at least 4).
+    pool_size: int = 0
 
 
 class RetryingRequest(HTTPXRequest):
