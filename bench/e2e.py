@@ -1,0 +1,399 @@
+"""End-to-end benchmark: our bot vs a bare PTB echo bot over HTTP against the fake Bot API.
+
+The fake Bot API (``tests/fakes/bot_api.py``) and the load driver run in this process; each bot
+runs in its **own subprocess** (``python -m bench e2e --serve ...``), so the bot has a core of
+its own as it would in production and the fake's validation work is not billed to the bot.
+
+- **ours**: the real application (``bot.tg.app.build_application``: PTB + handlers + Service +
+  engine + SQLite in a temporary directory, INFO logging as in production) with
+  ``CONCURRENCY`` = N. Telegram's own sending limits (30 messages/s overall, about 1/s per
+  chat) are lifted as in ``bench/concurrency.py``: they cap what Telegram accepts, not what
+  the bot costs; see ``docs/performance.md``.
+- **echo**: ``Application`` with one ``MessageHandler`` that sends the text back, in its
+  fastest configuration: ``concurrent_updates`` N (1 = sequential) with a connection pool of
+  ``max(8, 2N)``; the best N is reported.
+
+Every simulated shopper runs a short script in a closed loop (the next step after the reply to
+the previous one). For our bot: ``/start``, a tap on the menu's first button, a typed
+question, a tap on the next first button; for the echo bot: four texts. A probe shopper runs
+the script first to learn how many messages each step sends; an update counts as answered when
+its last message reached the fake server, and its latency runs from injection to then.
+
+Regimes: the fake answering at once (0 ms: our CPU cost) and adding 50 ms to every call (the
+real Bot API's round trip). Reported: updates/s with ``--users`` shoppers in flight, p50/p99
+latency, the ratio ours/echo, and p99 latency at a steady ``--rate`` updates/s with 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import ROOT, content_root, load_note, median, percentile
+
+OURS_SCRIPT: tuple[str, ...] = ("/start", "@tap", "卖家不同意退货怎么办", "@tap")
+ECHO_SCRIPT: tuple[str, ...] = ("你好", "快递盒子压扁了", "卖家不同意退货怎么办", "谢谢")
+SERVE = (sys.executable, "-m", "bench", "e2e", "--serve")
+#: Counted as "a reply reached the shopper".
+_SENDING = ("sendmessage", "sendphoto", "senddocument", "editmessagetext")
+
+
+# ----------------------------------------------------------------------------------------------
+# The bots (run in a subprocess)
+
+
+def serve(kind: str, api_url: str, token: str, concurrency: int) -> None:
+    """Runs one bot with long polling until SIGTERM (the subprocess side)."""
+    from telegram import Update
+    from telegram.ext import Application, ContextTypes, MessageHandler, filters
+    from telegram.request import HTTPXRequest
+
+    if kind == "echo":
+        logging.basicConfig(level=logging.WARNING)
+
+        async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            message = update.effective_message
+            if message is not None and message.text:
+                await context.bot.send_message(message.chat_id, message.text)
+
+        pool = max(8, 2 * concurrency)
+        app = (
+            Application.builder()
+            .token(token)
+            .base_url(f"{api_url}/bot")
+            .base_file_url(f"{api_url}/file/bot")
+            .request(HTTPXRequest(connection_pool_size=pool))
+            .concurrent_updates(concurrency if concurrency > 1 else False)
+            .build()
+        )
+        app.add_handler(MessageHandler(filters.TEXT, echo))
+        app.run_polling(poll_interval=0, timeout=10, allowed_updates=[Update.MESSAGE])
+        return
+
+    from bot.config import configure_logging, load_settings
+    from bot.engine.engine import Engine
+    from bot.store.sqlite import open_store
+    from bot.tg.app import ALLOWED_UPDATES, build_application
+    from bot.tg.transport import Limits
+
+    unlimited = Limits(
+        overall_per_second=1_000_000, chat_per_second=1_000_000, chat_burst=1_000_000
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        settings = load_settings(
+            {
+                "TELEGRAM_BOT_TOKEN": token,
+                "TELEGRAM_API_URL": api_url,
+                "BOT_DATA_DIR": tmp,
+                "CONCURRENCY": str(concurrency),
+                "LOG_LEVEL": "INFO",
+            },
+            None,
+        )
+        configure_logging(settings)
+        engine = Engine.load(content_root())
+        app = build_application(settings, engine, open_store(Path(tmp)), limits=unlimited)
+        app.run_polling(poll_interval=0, timeout=10, allowed_updates=ALLOWED_UPDATES)
+
+
+# ----------------------------------------------------------------------------------------------
+# The driver (this process, with the fake Bot API)
+
+
+def cpu_seconds(pid: int) -> float:
+    """Returns the user+system CPU seconds a process has used so far (``/proc/<pid>/stat``)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Result:
+    """One measured configuration."""
+
+    bot: str
+    concurrency: int
+    latency_ms: float
+    updates: int
+    seconds: float
+    lat_ms: list[float] = field(default_factory=list)
+    #: CPU time the bot process and this (fake + driver) process spent per update.
+    bot_cpu_ms: float = 0.0
+    driver_cpu_ms: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Updates per second."""
+        return self.updates / self.seconds if self.seconds else 0.0
+
+    def describe(self) -> str:
+        """One line for the report."""
+        return (
+            f"{self.bot:4s} N={self.concurrency:<3d} {self.rate:7.1f} updates/s, latency p50 "
+            f"{median(self.lat_ms):6.1f} ms, p99 {percentile(self.lat_ms, 99):6.1f} ms "
+            f"({self.updates} updates; CPU/update: bot {self.bot_cpu_ms:.2f} ms, "
+            f"fake+driver {self.driver_cpu_ms:.2f} ms)"
+        )
+
+
+class Driver:
+    """Injects shoppers' steps into the fake and resolves a future when a step is answered."""
+
+    def __init__(self, api: Any, script: Sequence[str]) -> None:
+        self.api = api
+        self.script = tuple(script)
+        self.per_step: list[int] = []
+        self.sent: dict[int, int] = {}
+        self._waiting: dict[int, tuple[int, asyncio.Future[float]]] = {}
+        self._next_user = 20_000_000
+        for name in _SENDING:
+            original = api._handlers[name]
+            api._handlers[name] = self._wrap(original)
+
+    def _wrap(self, original: Any) -> Any:
+        def wrapped(params: dict[str, Any]) -> Any:
+            result = original(params)
+            chat = int(params["chat_id"])
+            count = self.sent.get(chat, 0) + 1
+            self.sent[chat] = count
+            waiting = self._waiting.get(chat)
+            if waiting is not None and count >= waiting[0] and not waiting[1].done():
+                waiting[1].set_result(time.perf_counter())
+            return result
+
+        return wrapped
+
+    def new_user(self) -> Any:
+        """Returns a new fake shopper."""
+        self._next_user += 1
+        return self.api.user(self._next_user, f"u{self._next_user}")
+
+    def _inject(self, user: Any, step: str) -> None:
+        if step == "@tap":
+            for msg in reversed(self.api.sent(user.id)):
+                data = msg.callback_data()
+                if data:
+                    user.tap(msg, data[0])
+                    return
+            raise RuntimeError("no button to tap in the bot's messages")
+        user.send_text(step)
+
+    async def step(self, user: Any, index: int, timeout: float = 60.0) -> float:
+        """Injects step ``index`` of the script; returns ms until its last message arrived."""
+        target = self.sent.get(user.id, 0) + self.per_step[index]
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._waiting[user.id] = (target, future)
+        started = time.perf_counter()
+        self._inject(user, self.script[index])
+        try:
+            done = await asyncio.wait_for(future, timeout)
+        finally:
+            self._waiting.pop(user.id, None)
+        return (done - started) * 1000
+
+    async def probe(self, latency: float) -> None:
+        """Runs the script once, sequentially, to learn how many messages each step sends."""
+        user = self.new_user()
+        quiet = 0.3 + 4 * latency
+        self.per_step = []
+        for step in self.script:
+            before = self.sent.get(user.id, 0)
+            self._inject(user, step)
+            deadline = time.perf_counter() + 30
+            while True:
+                seen = self.sent.get(user.id, 0)
+                await asyncio.sleep(quiet)
+                if self.sent.get(user.id, 0) == seen and seen > before:
+                    break
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"the bot did not answer {step!r} (errors: {self._errs()})")
+            self.per_step.append(self.sent[user.id] - before)
+
+    def _errs(self) -> str:
+        return f"{self.api.errors[-3:]!r}, violations {self.api.violations[:3]!r}"
+
+    async def closed_loop(self, users: int) -> tuple[int, float, list[float]]:
+        """``users`` shoppers each run the script; returns (updates, seconds, latencies)."""
+        shoppers = [self.new_user() for _ in range(users)]
+        lat: list[float] = []
+
+        async def run(user: Any) -> None:
+            for index in range(len(self.script)):
+                lat.append(await self.step(user, index))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(run(u) for u in shoppers))
+        return len(lat), time.perf_counter() - started, lat
+
+    async def steady(self, rate: float, seconds: float) -> tuple[int, float, list[float]]:
+        """Open loop: a new step every ``1/rate`` s from an idle shopper; returns latencies."""
+        idle: list[tuple[Any, int]] = []
+        lat: list[float] = []
+        tasks: list[asyncio.Task[None]] = []
+
+        async def one(user: Any, index: int) -> None:
+            lat.append(await self.step(user, index))
+            idle.append((user, (index + 1) % len(self.script)))
+
+        total = int(rate * seconds)
+        started = time.perf_counter()
+        for i in range(total):
+            delay = started + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            user, index = idle.pop(0) if idle else (self.new_user(), 0)
+            tasks.append(asyncio.create_task(one(user, index)))
+        await asyncio.gather(*tasks)
+        return len(lat), time.perf_counter() - started, lat
+
+
+@contextlib.asynccontextmanager
+async def bot_process(
+    api: Any, kind: str, concurrency: int, log_path: Path
+) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """Runs one bot in a subprocess for the duration of the block."""
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [*SERVE, kind, api.url, api.token, str(concurrency)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.to_thread(proc.wait, 15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            await asyncio.to_thread(proc.wait)
+        # A new bot must not see the old one's undelivered updates.
+        api._updates.clear()
+
+
+async def measure(
+    api: Any,
+    kind: str,
+    concurrency: int,
+    latency: float,
+    users: int,
+    log_path: Path,
+    steady: tuple[float, float] | None = None,
+) -> tuple[Result, Result | None]:
+    """Starts one bot, probes, runs the closed loop (and the steady rate); returns results."""
+    script = OURS_SCRIPT if kind == "ours" else ECHO_SCRIPT
+    api.latency = 0.0
+    async with bot_process(api, kind, concurrency, log_path) as proc:
+        driver = Driver(api, script)
+        await driver.probe(0.05)
+        api.latency = latency
+        await driver.closed_loop(min(users, 16))  # warm-up: connections, caches
+        bot0, me0 = cpu_seconds(proc.pid), time.process_time()
+        n, secs, lat = await driver.closed_loop(users)
+        bot_cpu, me_cpu = cpu_seconds(proc.pid) - bot0, time.process_time() - me0
+        result = Result(
+            kind, concurrency, latency * 1000, n, secs, lat, bot_cpu * 1000 / n, me_cpu * 1000 / n
+        )
+        steady_result = None
+        if steady is not None:
+            n, secs, lat = await driver.steady(*steady)
+            steady_result = Result(kind, concurrency, latency * 1000, n, secs, lat)
+        api.latency = 0.0
+    for name in _SENDING:  # unwrap for the next bot
+        api._handlers[name] = getattr(api, f"_m_{name}")
+    return result, steady_result
+
+
+async def run(args: argparse.Namespace) -> str:
+    """Runs both bots in both regimes; returns the final line."""
+    from tests.fakes.bot_api import FakeBotAPI
+
+    log_path = Path(tempfile.gettempdir()) / "bench-e2e-bots.log"
+    log_path.write_bytes(b"")
+    ratios: list[str] = []
+    steady_line = ""
+    async with FakeBotAPI() as api:
+        for latency in args.latency:
+            best: dict[str, Result] = {}
+            for kind, ns in (("echo", args.echo_n), ("ours", args.ours_n)):
+                for n in ns:
+                    result, _ = await measure(api, kind, n, latency, args.users, log_path)
+                    print(f"  {latency * 1000:3.0f} ms  {result.describe()}", flush=True)
+                    if kind not in best or result.rate > best[kind].rate:
+                        best[kind] = result
+            ratio = best["ours"].rate / best["echo"].rate
+            ours, echo = best["ours"], best["echo"]
+            ratios.append(
+                f"{latency * 1000:.0f} ms: ours {ours.rate:.0f}/s (N={ours.concurrency}, "
+                f"p50 {median(ours.lat_ms):.0f} ms, p99 {percentile(ours.lat_ms, 99):.0f} ms, "
+                f"{ours.bot_cpu_ms:.2f} ms CPU/update) vs echo {echo.rate:.0f}/s "
+                f"(N={echo.concurrency}, {echo.bot_cpu_ms:.2f} ms CPU/update) = {ratio:.2f}x"
+            )
+            print(f"  -> {ratios[-1]}", flush=True)
+        if args.rate > 0:
+            for kind, n in (("echo", max(args.echo_n)), ("ours", args.ours_n[0])):
+                _, steady_result = await measure(
+                    api, kind, n, 0.05, 16, log_path, steady=(args.rate, args.seconds)
+                )
+                assert steady_result is not None
+                lat = steady_result.lat_ms
+                print(
+                    f"  steady {args.rate:.0f}/s at 50 ms, {kind} N={n}: p50 {median(lat):.1f} ms, "
+                    f"p99 {percentile(lat, 99):.1f} ms, achieved {steady_result.rate:.1f}/s",
+                    flush=True,
+                )
+                if kind == "ours":
+                    steady_line = (
+                        f"; steady {args.rate:.0f}/s at 50 ms: p99 {percentile(lat, 99):.0f} ms "
+                        f"(p50 {median(lat):.0f} ms)"
+                    )
+        if api.violations:
+            print(f"  spec violations: {api.violations[:5]}", flush=True)
+    return (
+        "e2e: " + "; ".join(ratios) + steady_line + f" ({load_note()}; targets >= 0.8x, <= 250 ms)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    """Command-line entry for ``e2e``."""
+    args_in = list(sys.argv[2:] if argv is None else argv)
+    if args_in[:1] == ["--serve"]:
+        profile = os.environ.get("BENCH_PROFILE")  # a file for cProfile stats of the bot
+        if profile:
+            import cProfile
+
+            cProfile.runctx(
+                "serve(*a)",
+                globals(),
+                {"serve": serve, "a": (*args_in[1:4], int(args_in[4]))},
+                f"{profile}.{args_in[1]}",
+            )
+        else:
+            serve(args_in[1], args_in[2], args_in[3], int(args_in[4]))
+        return "bot stopped"
+    parser = argparse.ArgumentParser(prog="python -m bench e2e")
+    parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.05], help="seconds")
+    parser.add_argument("--users", type=int, default=128, help="shoppers in flight")
+    parser.add_argument("--echo-n", type=int, nargs="+", default=[1, 32], help="echo concurrency")
+    parser.add_argument("--ours-n", type=int, nargs="+", default=[32], help="our CONCURRENCY")
+    parser.add_argument("--rate", type=float, default=100.0, help="steady updates/s (0: skip)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="steady-rate duration")
+    args = parser.parse_args(args_in)
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    return asyncio.run(run(args))
