@@ -127,7 +127,8 @@ async def deliver_one(
 def test_followup_flow_loads_with_its_wording(engine: Engine) -> None:
     for state in [*TARGETS.values(), "followup.stop", "followup.applied"]:
         assert state in engine.bundle.states
-    assert "stop" in dict(engine.commands("zh-Hans"))
+    commands = dict(engine.commands("zh-Hans"))
+    assert "stop" in commands and "reminders" in commands
 
 
 async def test_seller_reminder_asks_and_leads_into_intervention(
