@@ -6,11 +6,15 @@ The real PTB application (bot/tg/app.py) runs with polling against the fake serv
 
 from __future__ import annotations
 
+import json
+import shlex
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from telegram.ext import Application
 
 from bot.agents import AgentDesk, install
@@ -179,3 +183,31 @@ async def test_without_operator_chat_no_agent_is_promised(
         conv = store.load(shopper.id)
         assert conv is not None and conv.mode == "bot"
         assert not bot_api.calls_to("createForumTopic")
+
+
+async def test_hook_receives_case_events_in_the_background(
+    bot_api: FakeBotAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    got = tmp_path / "hook.jsonl"
+    script = (
+        "import sys; data = sys.stdin.read(); "
+        f"open({str(got)!r}, 'a', encoding='utf-8').write(data + '\\n')"
+    )
+    monkeypatch.setenv("INTERVENTION_HOOK", f"{sys.executable} -c {shlex.quote(script)}")
+    shopper = bot_api.user(1001, "Shopper")
+    agent = bot_api.user(2002, "Agent")
+    group = bot_api.group("Ops", members=(agent,))
+    async with agent_bot(bot_api, tmp_path / "data", OPERATOR_CHAT_ID=str(group.id)):
+        await _to_agent(bot_api, shopper)
+        card, _, _ = await bot_api.wait_for_messages(group.id, 3)
+        agent.tap(card, button(card, "关闭"))
+        await bot_api.wait_for_messages(shopper.id, 1)
+
+        def events() -> list[str]:
+            if not got.exists():
+                return []
+            lines = got.read_text(encoding="utf-8").splitlines()
+            return [json.loads(line)["event"] for line in lines if line.strip()]
+
+        await bot_api.wait_until(lambda: "closed" in events(), timeout=20, what="hook events")
+    assert events()[:3] == ["opened", "with_agent", "closed"]

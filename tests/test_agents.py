@@ -1,0 +1,136 @@
+"""AgentDesk without Telegram: the hand-off hook, case status after the statement, the hook
+outbox items, and that agent plumbing never costs the shopper a reply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot import hook
+from bot.agents import AgentDesk
+from bot.engine.engine import Engine
+from bot.engine.model import Event, Outcome
+from bot.service import Service
+from bot.store.memory import MemoryStore
+
+ROOT = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+CHAT = 501
+
+
+@dataclass
+class FakeSettings:
+    operator_chat_id: int | None = None
+    operator_ids: frozenset[int] = frozenset()
+    intervention_hook: str | None = None
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.load(ROOT)
+
+
+def _desk(engine: Engine, settings: FakeSettings) -> tuple[AgentDesk, Service, MemoryStore]:
+    store = MemoryStore()
+    service = Service(engine, store, lambda: NOW)
+    desk = AgentDesk(service, settings, clock=lambda: NOW.timestamp())
+    service.on_handoff = desk.on_handoff
+    return desk, service, store
+
+
+async def _say(desk: AgentDesk, text: str) -> Outcome:
+    if text.startswith("/"):
+        return await desk.handle(CHAT, Event("command", NOW, command=text[1:]))
+    return await desk.handle(CHAT, Event("text", NOW, text=text))
+
+
+async def _tap(desk: AgentDesk, out: Outcome, engine: Engine, key: str) -> Outcome:
+    label = engine.button_label("zh-Hans", key)
+    for reply in out.replies:
+        for row in reply.buttons:
+            for b in row:
+                if b.label == label:
+                    return await desk.handle(CHAT, Event("callback", NOW, data=b.data))
+    raise AssertionError(f"no {label!r}")
+
+
+async def test_without_operator_the_shopper_is_told_no_agent_is_available(
+    engine: Engine,
+) -> None:
+    desk, _, store = _desk(engine, FakeSettings())
+    await _say(desk, "/start")
+    out = await _say(desk, "找人工")
+    texts = [r.text for r in out.replies]
+    assert engine.text("zh-Hans", "sys.no_agent") in texts
+    conv = store.load(CHAT)
+    assert conv is not None and conv.mode == "bot"
+
+
+async def test_with_operator_the_conversation_goes_to_agent_mode(engine: Engine) -> None:
+    desk, _, _ = _desk(engine, FakeSettings(operator_chat_id=-100))
+    conv = engine.new_conversation(CHAT)
+    assert desk.on_handoff(conv) == ()
+    assert conv.mode == "agent"
+
+
+async def test_statement_moves_the_case_to_waiting_platform_with_hook_items(
+    engine: Engine,
+) -> None:
+    desk, _, store = _desk(engine, FakeSettings(intervention_hook="cat"))
+    await _say(desk, "/start")
+    await _say(desk, "卖家拒绝")
+    out = await _say(desk, "P7123456789012345678")
+    out = await _tap(desk, out, engine, "btn.p_quality")
+    out = await _say(desk, "用了一天就坏了")
+    out = await _say(desk, "说是人为损坏")
+    out = await _tap(desk, out, engine, "btn.ev_done")
+    out = await _tap(desk, out, engine, "btn.r_return_refund")
+    assert out.conversation.state == "intervention.statement"
+    (case,) = store.cases_of(CHAT)
+    assert case.status == "waiting_platform"
+    assert case.timeline[-1]["what"] == "status:waiting_platform"
+    items = store.due_outbox(10**10)
+    assert [i.kind for i in items] == [hook.KIND, hook.KIND]
+    assert [i.payload["event"] for i in items] == ["opened", "waiting_platform"]
+    assert items[1].payload["case"]["facts"]["request"] == "return_refund"
+    # Showing the statement again does not move the case again.
+    again = await _tap(desk, out, engine, "btn.what_next")
+    assert again.conversation.state == "intervention.next"
+    assert len(store.due_outbox(10**10)) == 2
+
+
+async def test_without_hook_no_outbox_items(engine: Engine) -> None:
+    desk, _, store = _desk(engine, FakeSettings())
+    await _say(desk, "/start")
+    await _say(desk, "卖家拒绝")
+    assert store.cases_of(CHAT)
+    assert store.due_outbox(10**10) == []
+
+
+async def test_agent_failures_never_cost_the_shopper_a_reply(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    desk, _, _ = _desk(engine, FakeSettings())
+
+    async def broken(chat_id: int, outcome: Outcome) -> tuple[Any, ...]:
+        raise RuntimeError("boom")
+
+    desk.after = broken  # type: ignore[method-assign]
+    with caplog.at_level("ERROR"):
+        out = await _say(desk, "/start")
+    assert out.replies and "agent work failed" in caplog.text
+
+
+async def test_operator_ids_are_agents_without_asking_telegram(engine: Engine) -> None:
+    desk, _, _ = _desk(engine, FakeSettings(operator_chat_id=-100, operator_ids=frozenset({7})))
+    assert await desk.is_agent(None, 7)  # type: ignore[arg-type]
+
+
+async def test_nobody_is_an_agent_without_an_operator_chat(engine: Engine) -> None:
+    desk, _, _ = _desk(engine, FakeSettings())
+    assert not await desk.is_agent(None, 7)  # type: ignore[arg-type]
