@@ -485,9 +485,13 @@ async def test_get_updates_allowed_updates_and_conflicts(
     m = await bot.send_message(USER_ID, "pick", reply_markup=kb("a"))
     alice.tap(m, "a")
     updates = await bot.get_updates(allowed_updates=["callback_query"])
-    assert [u.callback_query is not None for u in updates] == [True]
+    assert [u.callback_query is not None for u in updates] == [True]  # /start was dropped
+    assert await bot.get_updates(allowed_updates=Update.ALL_TYPES, timeout=0) == updates
+    await bot.get_updates(allowed_updates=["messages"], timeout=0)
+    bot_api.expect_violation("unknown update types")
+    n = len(bot_api.calls_to("getUpdates")) + 1
     first = asyncio.create_task(bot.get_updates(offset=updates[-1].update_id + 1, timeout=5))
-    await bot_api.wait_for_call("getUpdates", 2)
+    await bot_api.wait_for_call("getUpdates", n)
     # PTB serialises its own getUpdates calls (pool of 1), so the second poller is raw HTTP
     status, body = await raw_call(bot_api, "getUpdates", data={"timeout": "0"})
     assert (status, body["result"]) == (200, [])
