@@ -111,7 +111,10 @@ async def deliver_one(
                     42,
                     kind,
                     (clock.now.timestamp() - 60),
-                    {"state": state, "set": {"window_last_day": "11月27日"}},
+                    {
+                        "state": state,
+                        "set": {"window_last_day": "11月27日", "seller_wait_hours": 96},
+                    },
                 )
             ]
         )
@@ -137,7 +140,7 @@ async def test_seller_reminder_asks_and_leads_into_intervention(
     clock = Clock(at("2026-11-26", 15))
     service, outcome = await deliver_one(engine, store, "seller", "followup.seller_handled", clock)
     assert "卖家处理了吗" in texts(outcome)
-    assert "72" in texts(outcome) and "以App内显示/平台最新规则为准" in texts(outcome)
+    assert "以App内显示/平台最新规则为准" in texts(outcome)
     labels = [b.label for r in outcome.replies for row in r.buttons for b in row]
     assert labels == ["已同意", "拒绝了", "还没处理"]
     after = await service.handle(42, tap(outcome, "还没处理"))
@@ -235,6 +238,7 @@ async def test_planned_in_a_flow_survives_a_restart_and_is_sent_once(
         [pending] = store.pending_reminders(42)
         assert pending.kind == "seller"
         assert pending.due == at("2026-11-29", 10).timestamp()  # 72 h after applying
+        assert pending.payload["set"] == {"seller_wait_hours": 72}
     finally:
         store.close()
 
@@ -249,6 +253,7 @@ async def test_planned_in_a_flow_survives_a_restart_and_is_sent_once(
             store.close()
     [(chat, outcome)] = sent.outcomes
     assert chat == 42 and "卖家处理了吗" in texts(outcome)
+    assert "过去 72 小时" in texts(outcome)
 
 
 async def test_idle_case_gets_one_nudge_only(engine: Engine, store: SqliteStore) -> None:

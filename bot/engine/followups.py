@@ -44,6 +44,7 @@ OUTPUTS = frozenset(
         "window_remind_at",
         "seller_reminder_note",
         "seller_remind_at",
+        "seller_wait_hours",
         "refund_reminder_note",
         "refund_remind_at",
     }
@@ -189,7 +190,9 @@ def plan_seller_reminder(ctx: ActionContext) -> None:
     due = seller_due(now, hours)
     ctx.effects.append(cancel("seller"))
     # Without an exact ``now`` the service rebases the due time on its own clock (``after_s``).
-    ctx.effects.append(schedule("seller", due, after_s=None if exact else hours * 3600.0))
+    after_s = None if exact else hours * 3600.0
+    ctx.effects.append(schedule("seller", due, {"seller_wait_hours": hours}, after_s=after_s))
+    ctx.slots["seller_wait_hours"] = hours
     at = when_text(due, ctx.today)
     ctx.slots["seller_remind_at"] = at
     ctx.slots["seller_reminder_note"] = _note(ctx, "seller", remind_at=at, hours=hours)
