@@ -17,33 +17,33 @@ USAGE = """usage: python -m bench <sub-command> [options]   (add -h for a sub-co
 
 
 def _engine(argv: Sequence[str]) -> str:
-    from bench import engine
+    from bench.engine import main as run
 
-    return engine.main(argv)
+    return run(argv)
 
 
 def _engine_scale(argv: Sequence[str]) -> str:
-    from bench import engine
+    from bench.engine import main as run
 
-    return engine.main(argv, scale=True)
+    return run(argv, scale=True)
 
 
 def _store(argv: Sequence[str]) -> str:
-    from bench import store
+    from bench.store import main as run
 
-    return store.main(argv)
+    return run(argv)
 
 
 def _memory(argv: Sequence[str]) -> str:
-    from bench import memory
+    from bench.memory import main as run
 
-    return memory.main(argv)
+    return run(argv)
 
 
 def _e2e(argv: Sequence[str]) -> str:
-    from bench import e2e
+    from bench.e2e import main as run
 
-    return e2e.main(argv)
+    return run(argv)
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], str]] = {
