@@ -325,15 +325,29 @@ class ReminderScheduler:
 
     async def _loop(self) -> None:
         while not self._stopping:
+            failed = False
             try:
                 await self.run_due()
             except Exception as exc:  # keep the loop alive; the store may recover
                 log.error("reminder pass failed: %s", exc.__class__.__name__, exc_info=True)
+                failed = True
             if self._stopping:
                 break
             self._wake.clear()
+            wait = self.poll if failed else self._sleep_for()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll)
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _sleep_for(self) -> float:
+        """Seconds until the next pending reminder falls due, at most ``poll``."""
+        now = self.clock().timestamp()
+        try:
+            upcoming = self.store.due_reminders(now + self.poll, 1)
+        except Exception:  # the next pass will log it
+            return self.poll
+        if not upcoming:
+            return self.poll
+        return max(0.0, min(self.poll, upcoming[0].due - now))
 
     # -- one pass -------------------------------------------------------------------------------
 

@@ -377,3 +377,48 @@ def test_bad_settings_fail_when_built() -> None:
     clock = Clock(at("2026-11-23"))
     with pytest.raises(ValueError, match="poll"):
         ReminderScheduler(store, FakeService(clock), Outbox(), clock, poll=0)
+
+
+def test_the_loop_sleeps_until_the_next_due_reminder_at_most_poll() -> None:
+    store = MemoryStore()
+    clock = Clock(at("2026-11-23", 9))
+    sched = ReminderScheduler(store, FakeService(clock), Outbox(), clock, poll=3600)
+    assert sched._sleep_for() == 3600
+    add(store, 1, "seller", at("2026-11-23", 11))
+    assert sched._sleep_for() == 3600
+    add(store, 1, "refund", at("2026-11-23", 9, 10))
+    assert sched._sleep_for() == 600
+    add(store, 1, "window", at("2026-11-23", 8))
+    assert sched._sleep_for() == 0
+
+
+async def test_a_failing_pass_does_not_stop_the_loop() -> None:
+    class Flaky(MemoryStore):
+        calls = 0
+
+        def due_reminders(self, now: float, limit: int = 100) -> list[Reminder]:
+            self.calls += 1
+            if self.calls == 1:
+                raise OSError("disk hiccup")
+            return super().due_reminders(now, limit)
+
+    store = Flaky()
+    clock = Clock(at("2026-11-23", 9))
+    add(store, 1, "seller", at("2026-11-23", 8))
+    out = Outbox()
+    sched = ReminderScheduler(store, FakeService(clock), out, clock, poll=3600)
+    sched.start()
+
+    async def keep_waking() -> None:
+        while True:
+            sched.wake()
+            await asyncio.sleep(0.01)
+
+    waker = asyncio.get_running_loop().create_task(keep_waking())
+    try:
+        await asyncio.wait_for(out.arrived.wait(), 10)
+    finally:
+        waker.cancel()
+        await sched.stop()
+    assert store.calls >= 2
+    assert out.sent == [(1, "ask followup.seller")]
