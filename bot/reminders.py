@@ -198,6 +198,8 @@ def changes_for_update(
     if consent_from_effects(effects) is False:
         flags = {**flags, "reminders_consent": False}
     adds, cancels = reminders_from_effects(conv.chat_id, effects, now)
+    if flags.get("reminders_consent") is False:
+        adds = []  # the shopper said /stop: nothing new is stored (the scheduler would drop it)
     nudge_adds, nudge_cancels = idle_nudge(conv, now, flags)
     return adds + nudge_adds, cancels + nudge_cancels
 

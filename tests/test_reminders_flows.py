@@ -298,3 +298,16 @@ async def test_stop_through_the_service_cancels_everything(
     await service.handle(42, Event(kind="command", now=clock.now, command="stop"))
     assert store.pending_reminders(42) == []
     assert store.chat_flags(42)["reminders_consent"] is False
+
+
+async def test_after_stop_flow_actions_store_no_reminders(
+    engine: Engine, store: SqliteStore
+) -> None:
+    clock = Clock(at("2026-11-26", 10))
+    service, outcome = await deliver_one(engine, store, "window", "followup.window_tomorrow", clock)
+    service = ReminderService(engine, store, clock)
+    store.set_chat_flag(42, "reminders_consent", False)
+    after = await service.handle(42, tap(outcome, "已经申请了"))
+    assert after.conversation.state == "followup.applied"
+    assert any(e.kind == "schedule" for e in after.effects)
+    assert store.pending_reminders(42) == []
