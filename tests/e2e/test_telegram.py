@@ -320,3 +320,22 @@ async def test_long_text_is_split_with_buttons_on_the_last_part(bot_api: FakeBot
     assert sent == len(messages) >= 2
     assert [bool(m.buttons()) for m in messages] == [False] * (sent - 1) + [True]
     assert "\n\n".join(m.raw_text or "" for m in messages) == reply.text
+
+
+async def test_production_rate_limits_under_flood_control(
+    bot_api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """Real limits (1 message/s per chat after a burst, 30/s overall) against a server that
+    answers 429 like Telegram: three shoppers finish, every reply once and in order."""
+    import asyncio
+
+    from bot.tg.transport import Limits
+
+    clean = await faulty_run(bot_api, tmp_path / "clean", 2101)
+    bot_api.enforce_rate_limits(chat=(3, 1.0), total=(30, 1.0))
+    users = [bot_api.user(2200 + i, f"S{i}") for i in range(3)]
+    async with running_bot(bot_api, tmp_path / "limited", limits=Limits(backoff=0.01)):
+        await asyncio.gather(*(Player(bot_api, u).play(REFUSAL) for u in users))
+    for user in users:
+        assert [m.raw_text or "" for m in bot_api.sent(user.id)] == clean
+    assert bot_api.rate_limit_hits == 0  # the per-chat bucket kept the bot under the limits
