@@ -365,6 +365,8 @@ class ReminderScheduler:
             if not due:
                 return delivered
             for reminder in due:
+                if self._stopping:
+                    return delivered
                 if reminder.id is None:
                     continue
                 seen.add(reminder.id)
@@ -399,7 +401,17 @@ class ReminderScheduler:
         def event(at: datetime) -> Event:
             return Event(kind="reminder", now=at, data=kind, payload=payload)
 
-        outcome = await self.service.handle(r.chat_id, event)
+        try:
+            outcome = await self.service.handle(r.chat_id, event)
+        except Exception as exc:  # one broken conversation must not hold up the others
+            log.error(
+                "reminder %d for chat=%s failed in the service: %s",
+                r.id,
+                chat_hash(r.chat_id),
+                exc.__class__.__name__,
+                exc_info=True,
+            )
+            return False
         try:
             await self.deliver(r.chat_id, outcome)
         except Exception as exc:

@@ -422,3 +422,27 @@ async def test_a_failing_pass_does_not_stop_the_loop() -> None:
         await sched.stop()
     assert store.calls >= 2
     assert out.sent == [(1, "ask followup.seller")]
+
+
+async def test_a_service_error_for_one_chat_does_not_hold_up_the_others() -> None:
+    store = MemoryStore()
+    clock = Clock(at("2026-11-23", 9))
+
+    class Broken(FakeService):
+        async def handle(
+            self,
+            chat_id: int,
+            event: Event | Callable[[datetime], Event],
+            locale_hint: str | None = None,
+        ) -> Outcome:
+            if chat_id == 1:
+                raise KeyError("corrupt conversation")
+            return await super().handle(chat_id, event, locale_hint)
+
+    add(store, 1, "seller", at("2026-11-23", 7))
+    add(store, 2, "seller", at("2026-11-23", 8))
+    out = Outbox()
+    sched = ReminderScheduler(store, Broken(clock), out, clock)
+    assert await sched.run_due() == 1
+    assert out.sent == [(2, "ask followup.seller")]
+    assert await sched.run_due() == 0
