@@ -103,9 +103,30 @@ def serve(kind: str, api_url: str, token: str, concurrency: int) -> None:
             None,
         )
         configure_logging(settings)
+        _experiments()
         engine = Engine.load(content_root())
         app = build_application(settings, engine, open_store(Path(tmp)), limits=unlimited)
         app.run_polling(poll_interval=0, timeout=10, allowed_updates=ALLOWED_UPDATES)
+
+
+def _experiments() -> None:
+    """Benchmark-only variants of our bot, to size a suggested fix before anyone makes it.
+
+    ``BENCH_OURS_POOL=8``: HTTP connection pool size instead of ``2 × CONCURRENCY``.
+    ``BENCH_OURS_QUIET=1``: the ``transitions`` library's per-transition INFO lines off.
+    """
+    pool = os.environ.get("BENCH_OURS_POOL")
+    if pool:
+        import bot.tg.app as app_module
+
+        original: Any = getattr(app_module, "RetryingRequest")  # noqa: B009
+
+        def request(limits: Any, **kwargs: Any) -> Any:
+            return original(limits, **{**kwargs, "connection_pool_size": int(pool)})
+
+        setattr(app_module, "RetryingRequest", request)  # noqa: B010
+    if os.environ.get("BENCH_OURS_QUIET"):
+        logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
 # ----------------------------------------------------------------------------------------------
