@@ -29,7 +29,7 @@ POLICY: dict[str, Any] = {
 NOTES = {
     "window": "W {remind_at} {hedge}",
     "window_soon": "SOON",
-    "seller": "S {remind_at} {seller_response_hours} {hedge}",
+    "seller": "S {hours} {hedge}",
     "refund": "R {remind_at} {return_confirm_days} {hedge}",
 }
 
@@ -145,8 +145,7 @@ def test_plan_seller_reminder_uses_policy_hours_and_rebases_without_now() -> Non
     assert sched["kind"] == "seller"
     assert sched["after_s"] == 72 * 3600
     assert sched["payload"]["state"] == "followup.seller_handled"
-    assert "72" in c.slots["seller_reminder_note"]
-    assert "以App内显示为准" in c.slots["seller_reminder_note"]
+    assert c.slots["seller_reminder_note"] == "S 72 以App内显示为准"
 
 
 def test_plan_seller_reminder_overseas_and_with_exact_now() -> None:
@@ -167,6 +166,8 @@ def test_plan_seller_reminder_overseas_and_with_exact_now() -> None:
     sched = c2.effects[-1].data
     assert "after_s" not in sched
     assert datetime.fromisoformat(sched["due"]) == at("2026-11-27", 9, 30)
+    assert c2.slots["seller_reminder_note"] == "S 96 以App内显示为准"
+    assert sched["payload"]["set"] == {"seller_wait_hours": 96}
 
 
 def test_plan_refund_reminder() -> None:
