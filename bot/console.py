@@ -40,7 +40,7 @@ def parse_input(line: str, now: datetime, buttons: list[Button]) -> Event | None
     line = line.strip()
     if not line:
         return None
-    if line.isdigit() and 1 <= int(line) <= len(buttons):
+    if line.isascii() and line.isdigit() and 1 <= int(line) <= len(buttons):
         return Event(kind="callback", now=now, data=buttons[int(line) - 1].data)
     if line.startswith("/") and len(line) > 1:
         name, _, rest = line[1:].partition(" ")

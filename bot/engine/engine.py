@@ -296,7 +296,7 @@ class Engine:
         parts = data.split("|")
         spec: StateSpec | None = None
         idx = -1
-        if len(parts) == 3 and parts[2].isdigit():
+        if len(parts) == 3 and parts[2].isascii() and parts[2].isdigit() and len(parts[2]) < 4:
             spec = self.bundle.states.get(parts[1])
             idx = int(parts[2])
         if spec is None:
