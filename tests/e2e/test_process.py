@@ -143,6 +143,6 @@ async def test_rejected_token_is_one_line_without_the_token(
     wrong = "987654321:AAWrongTokenForTests_abcdefghijklmn"
     code, out = await run_cli(bot_api, tmp_path, "run", TELEGRAM_BOT_TOKEN=wrong)
     bot_api.violations.clear()  # the fake records the wrong token as a violation, on purpose
-    assert code == 1
+    assert code == 1, out
     assert wrong not in out and wrong.split(":")[1] not in out
     assert "TELEGRAM_BOT_TOKEN" in out
