@@ -76,3 +76,5 @@ def load_yaml(path: Path) -> Any:
         raise YamlError(path, line, f"invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise YamlError(path, 0, f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise YamlError(path, 0, "invalid YAML: nested too deeply") from None
