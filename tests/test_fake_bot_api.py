@@ -363,6 +363,24 @@ async def test_edit_semantics(bot_api: FakeBotAPI, bot: Any, alice: Any) -> None
             "66 bytes",
         ),
         (
+            {"text": "x", "reply_markup": json.dumps(kb("").to_dict())},
+            "BUTTON_TEXT_INVALID",
+            "text must not be empty",
+        ),
+        (
+            {
+                "text": "x",
+                "reply_markup": json.dumps({"inline_keyboard": [[{"text": "b", "url": "x"}]]}),
+            },
+            "Wrong HTTP URL",
+            "url",
+        ),
+        (
+            {"text": "x", "reply_markup": json.dumps(kb(*[str(i) for i in range(101)]).to_dict())},
+            "reply markup is too long",
+            "101 buttons",
+        ),
+        (
             {"text": "x", "reply_parameters": json.dumps({"chat_id": 1})},
             "message_id",
             "reply_parameters.message_id",

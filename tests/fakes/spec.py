@@ -172,7 +172,7 @@ class _Validator:
                     f"can't parse {fs.name} JSON object", f'field "{fs.name}": not valid JSON'
                 ) from None
             form = False
-        for t in fs.types:
+        for t in self._candidates(fs.types, value):
             try:
                 return self.top_one(t, fs.name, value, form=form)
             except ValidationError as err:
@@ -251,7 +251,7 @@ class _Validator:
             raise ValidationError(f'field "{path}": unknown type {t}')
         if ts.subtypes:
             errors: list[ValidationError] = []
-            for sub in ts.subtypes:
+            for sub in self._candidates(ts.subtypes, value):
                 try:
                     return self.value(sub, path, value)
                 except ValidationError as err:
@@ -271,7 +271,7 @@ class _Validator:
                     )
                 continue
             sub_errors: list[ValidationError] = []
-            for ft in fs.types:
+            for ft in self._candidates(fs.types, value[name]):
                 try:
                     out[name] = self.value(ft, f"{path}.{name}", value[name])
                     break
@@ -290,6 +290,23 @@ class _Validator:
             for lim in self.limits(ts.fields, out, path=path):
                 raise lim
         return out
+
+    def _candidates(self, types: tuple[str, ...], value: Any) -> tuple[str, ...]:
+        """For a JSON object and several object types: the one type whose fields fit the
+        object's keys, if exactly one does (so its real error is reported)."""
+        if len(types) < 2 or not isinstance(value, dict):
+            return types
+        fits = []
+        for t in types:
+            ts = self.spec.types.get(t)
+            if ts is None or ts.subtypes:
+                return types
+            required = {n for n, f in ts.fields.items() if f.required}
+            if required <= set(value) and set(value) <= set(ts.fields):
+                disc = [f for f in ts.fields.values() if f.discriminator is not None]
+                if all(value.get(f.name) == f.discriminator for f in disc):
+                    fits.append(t)
+        return (fits[0],) if len(fits) == 1 else types
 
     @staticmethod
     def _best(errors: list[ValidationError], path: str, types: tuple[str, ...]) -> ValidationError:
@@ -365,9 +382,23 @@ def _hook_inline_button(path: str, button: dict[str, Any]) -> None:
             else "can't parse inline keyboard button: exactly one button kind must be used",
             f"{path}: InlineKeyboardButton needs exactly one of url/callback_data/...; got {kinds}",
         )
+    if not button["text"].strip():
+        raise ValidationError("BUTTON_TEXT_INVALID", f"{path}.text must not be empty")
+    url = button.get("url")
+    if url is not None and not re.match(r"^(https?|tg)://\S+$", url):
+        raise ValidationError(
+            f"inline keyboard button URL '{url}' is invalid: Wrong HTTP URL",
+            f"{path}.url is not an http(s):// or tg:// URL",
+        )
     style = button.get("style")
     if style is not None and style not in ("danger", "success", "primary"):
         raise ValidationError(f'{path}.style must be "danger", "success" or "primary"')
+
+
+def _hook_inline_markup(path: str, markup: dict[str, Any]) -> None:
+    count = sum(len(row) for row in markup["inline_keyboard"])
+    if count > 100:
+        raise ValidationError("reply markup is too long", f"{path}: {count} buttons (max 100)")
 
 
 _COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
@@ -387,6 +418,7 @@ def _hook_bot_command(path: str, cmd: dict[str, Any]) -> None:
 
 _TYPE_HOOKS = {
     "InlineKeyboardButton": _hook_inline_button,
+    "InlineKeyboardMarkup": _hook_inline_markup,
     "BotCommand": _hook_bot_command,
 }
 
