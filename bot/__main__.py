@@ -10,6 +10,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 #: Where flows/, locales/ and config/ live (the repository root).
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +42,7 @@ def cmd_check(root: Path) -> int:
     return 0
 
 
-def _settings() -> object:
+def _settings() -> Settings:
     from bot.config import load_settings
 
     env_file = Path(".env")
@@ -95,13 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = _settings()
     except ConfigError as exc:
         return _fail(str(exc))
-    from bot.config import Settings
-
-    assert isinstance(settings, Settings)
     if args.command is None and not settings.has_token:
         sys.stderr.write("TELEGRAM_BOT_TOKEN is not set: starting the console chat instead.\n")
         return cmd_console(args.root, None)
-    from bot.tg import app
+    import bot.tg.app as app
 
     if args.command == "webhook":
         return app.main_webhook(settings)
