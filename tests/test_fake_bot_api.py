@@ -747,3 +747,20 @@ async def test_webhook_failures_are_retried_and_reported(bot_api: FakeBotAPI, bo
         assert info.pending_update_count == 0
     finally:
         await runner.cleanup()
+
+
+async def test_group_privacy_mode_delivers_only_what_is_addressed_to_the_bot(
+    bot_api: FakeBotAPI, bot: Any
+) -> None:
+    carol = bot_api.user(4001, "Carol")
+    group = bot_api.group("Shoppers", privacy=True)
+    assert carol.send_text("just chatting", group) == 0
+    assert carol.send_text("/start@other_bot", group) == 0
+    cmd = carol.send_text("/start", group)
+    mention = carol.send_text(f"hey @{bot_api.bot_username}", group)
+    m = await bot.send_message(group.id, "question?")
+    reply = carol.send_text("answer", group, reply_to=m.message_id)
+    updates = await bot.get_updates()
+    assert [u.update_id for u in updates] == [cmd, mention, reply]
+    assert updates[-1].message.reply_to_message.message_id == m.message_id
+    assert bot_api.fake_bugs == []

@@ -15,7 +15,11 @@ Connecting: ``bot_api.token``, ``bot_api.base_url`` (``http://127.0.0.1:PORT/bot
 
 People and chats (all helpers are synchronous; call them from the test's event loop):
     u = bot_api.user(1001, "Alice", language_code="zh-hans", username=None)  -> FakeUser
-    g = bot_api.group(title="Group", forum=False, supergroup=True, bot_admin=True) -> FakeChat
+    g = bot_api.group(title="Group", forum=False, supergroup=True, bot_admin=True,
+                      members=(), privacy=False) -> FakeChat
+        privacy=True: like Telegram's bot privacy mode, only commands (/x, /x@thisbot),
+        @mentions of the bot and replies to the bot's messages are delivered (helpers return
+        update_id 0 for a message the bot never sees)
     t = bot_api.create_topic(g, "Topic")           -> message_thread_id of a user-made topic
     bot_api.block(u) / bot_api.unblock(u)          -> later sends answer 403 "bot was blocked"
 A private user who never wrote to the bot cannot be messaged (403 "can't initiate
@@ -43,6 +47,8 @@ Observing the bot:
     callback_answers: dict[query_id, params]; unanswered_callbacks() -> list[query_id]
     commands(scope=None, language_code="") -> the list set by setMyCommands
     webhook_deliveries: list[WebhookDelivery]
+    fake_bugs: list[str] -- results/updates of the fake itself that break the spec (the
+        fixture fails on these too; they are bugs to report to the fake's owner)
 
 Faults (per method name, case-insensitive; faulted calls still get validated):
     fail_next(method, kind, times=1, retry_after=1)
@@ -162,6 +168,11 @@ def _u16len(s: str) -> int:
     return len(s.encode("utf-16-le")) // 2
 
 
+def _one_level(msg: dict[str, Any]) -> dict[str, Any]:
+    """Telegram does not nest reply_to_message inside a reply_to_message."""
+    return {k: v for k, v in msg.items() if k != "reply_to_message"}
+
+
 _AUTO_ENTITIES = re.compile(
     r"(?P<bot_command>(?<![\w/])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?)"
     r"|(?P<mention>(?<![\w@])@[A-Za-z0-9_]{5,32})"
@@ -245,6 +256,7 @@ class FakeChat:
     is_forum: bool = False
     bot_status: str = "member"  # member | administrator | kicked
     can_manage_topics: bool = True
+    privacy: bool = False  # bot privacy mode: only commands, mentions, replies are delivered
     members: dict[int, str] = field(default_factory=dict)  # user id -> status
     topics: dict[int, str] = field(default_factory=dict)  # thread id -> name
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -480,6 +492,7 @@ class FakeBotAPI:
         bot_admin: bool = True,
         members: tuple[FakeUser, ...] = (),
         chat_id: int | None = None,
+        privacy: bool = False,
     ) -> FakeChat:
         n = next(self._group_ids)
         cid = chat_id if chat_id is not None else (-1001000000000 - n if supergroup else -n)
@@ -490,6 +503,7 @@ class FakeBotAPI:
             is_forum=forum and supergroup,
             bot_status="administrator" if bot_admin else "member",
             next_message_id=2,  # 1 is the service message; also the "General" forum topic
+            privacy=privacy,
         )
         for m in members:
             chat.members[m.id] = "member"
@@ -606,7 +620,9 @@ class FakeBotAPI:
     # ---- update injection ----------------------------------------------------------
     def push_update(self, kind: str, payload: dict[str, Any]) -> int:
         uid = next(self._update_ids)
-        self._updates.append({"update_id": uid, kind: payload})
+        update = {"update_id": uid, kind: payload}
+        self.fake_bugs.extend(f"update {uid}: {p}" for p in check_object("Update", update))
+        self._updates.append(update)
         self._notify()
         return uid
 
@@ -625,6 +641,10 @@ class FakeBotAPI:
         else:
             chat.members.setdefault(user.id, "member")
         mid = chat.new_message_id()
+        if chat.privacy and not self._addressed_to_bot(chat, content, reply_to):
+            # privacy mode: Telegram does not deliver this group message to the bot at all
+            chat.messages[mid] = {"message_id": mid, "from": user.to_dict(), **content}
+            return 0
         msg: dict[str, Any] = {
             "message_id": mid,
             "from": user.to_dict(),
@@ -637,12 +657,31 @@ class FakeBotAPI:
             msg["message_thread_id"] = thread_id
             msg["is_topic_message"] = True
         if reply_to is not None:
-            msg["reply_to_message"] = chat.messages[reply_to]
+            msg["reply_to_message"] = _one_level(chat.messages[reply_to])
         msg.update(content)
         if "caption" in msg and (caption_entities := detect_entities(msg["caption"])):
             msg["caption_entities"] = caption_entities
         chat.messages[mid] = msg
         return self.push_update("message", msg)
+
+    def _addressed_to_bot(
+        self, chat: FakeChat, content: dict[str, Any], reply_to: int | None
+    ) -> bool:
+        text = content.get("text") or content.get("caption") or ""
+        if reply_to is not None:
+            replied = chat.messages.get(reply_to, {})
+            if replied.get("from", {}).get("id") == self.bot_id:
+                return True
+        for e in detect_entities(text):
+            value = text.encode("utf-16-le")[e["offset"] * 2 : (e["offset"] + e["length"]) * 2]
+            word = value.decode("utf-16-le")
+            if e["type"] == "mention" and word[1:].lower() == self.bot_username.lower():
+                return True
+            if e["type"] == "bot_command" and (
+                "@" not in word or word.split("@", 1)[1].lower() == self.bot_username.lower()
+            ):
+                return True
+        return False
 
     def send_text(
         self,
@@ -1051,7 +1090,7 @@ class FakeBotAPI:
             msg["message_thread_id"] = thread
             msg["is_topic_message"] = True
         if reply_to is not None:
-            msg["reply_to_message"] = chat.messages[reply_to]
+            msg["reply_to_message"] = _one_level(chat.messages[reply_to])
         msg.update(content)
         if markup is not None and "inline_keyboard" in markup:
             msg["reply_markup"] = markup
