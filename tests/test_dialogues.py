@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from bot.engine.engine import Engine
-from tests.dialogue_runner import run_transcript
+from tests.dialogue_runner import Visits, run_transcript
+from tests.transition_coverage import report
 
 ROOT = Path(__file__).resolve().parent.parent
 DIALOGUES = sorted((ROOT / "tests" / "dialogues").glob("*.yaml"))
@@ -40,3 +41,14 @@ def test_every_coverage_id_has_a_transcript() -> None:
         covered.update(str(c) for c in doc.get("covers") or [])
     missing = [i for i in ids if i not in covered]
     assert not missing, f"coverage IDs without a transcript: {', '.join(missing)}"
+
+
+async def test_transition_coverage(engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    """All transcripts together reach every state and nearly every declared transition."""
+    visits = Visits()
+    for path in DIALOGUES:
+        await run_transcript(engine, path, visits)
+    result = report(engine.bundle, visits.states, visits.transitions)
+    with capsys.disabled():
+        print("\n" + result.summary())
+    assert result.ok, result.summary()
