@@ -212,6 +212,10 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
+    level = logging.getLevelName(settings.log_level)
     # httpx logs every request URL at INFO, and the URL contains the token.
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy in ("httpx", "httpcore", "hpack", "tornado.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, level))
+    # PTB's DEBUG lines hold whole updates and call parameters (message texts, order numbers):
+    # even LOG_LEVEL=DEBUG only shows our own debug lines, never the shopper's words.
+    logging.getLogger("telegram").setLevel(max(logging.INFO, level))

@@ -209,6 +209,11 @@ class Service:
                     raise
                 log.warning("version conflict chat=%s; retrying once", chat_hash(chat_id))
                 continue
+            if any(e.kind == "forget" for e in out.effects):
+                # After the commit, so the commit does not store the conversation again.
+                from bot.privacy import forget_replies
+
+                work.extra.extend(forget_replies(self.engine, self.store, after))
             return Outcome(
                 conversation=after,
                 replies=out.replies + tuple(work.extra),
