@@ -14,7 +14,7 @@ LOG_LEVEL             DEBUG / INFO / WARNING / ERROR, default INFO
 WEBHOOK_LISTEN        address the webhook server binds, default ``0.0.0.0``
 WEBHOOK_PORT          its port, default 8443
 WEBHOOK_URL           the public https URL Telegram posts to (webhook mode only)
-WEBHOOK_PATH          the URL path, default ``telegram``
+WEBHOOK_PATH          the local path, default the path of WEBHOOK_URL, else ``telegram``
 WEBHOOK_SECRET        secret token Telegram sends in a header (1-256 of ``A-Za-z0-9_-``)
 OPERATOR_CHAT_ID      chat where cases are announced to human agents
 OPERATOR_IDS          comma-separated Telegram user ids allowed to act as agents
@@ -172,13 +172,18 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = None) -> S
         webhook_listen=get("WEBHOOK_LISTEN") or "0.0.0.0",
         webhook_port=_int("WEBHOOK_PORT", get("WEBHOOK_PORT") or "8443", 1, 65535),
         webhook_url=webhook_url,
-        webhook_path=(get("WEBHOOK_PATH") or "telegram").strip("/"),
+        webhook_path=(get("WEBHOOK_PATH") or _path_of(webhook_url) or "telegram").strip("/"),
         webhook_secret=webhook_secret,
         operator_chat_id=None if operator_chat is None else _int("OPERATOR_CHAT_ID", operator_chat),
         operator_ids=frozenset(operator_ids),
         concurrency=_int("CONCURRENCY", get("CONCURRENCY") or str(DEFAULT_CONCURRENCY), 1, 4096),
         timezone=timezone,
     )
+
+
+def _path_of(url: str | None) -> str:
+    """Returns the path of ``url`` without slashes (``""`` when there is none)."""
+    return urlsplit(url).path.strip("/") if url else ""
 
 
 def _int(name: str, value: str, minimum: int | None = None, maximum: int | None = None) -> int:

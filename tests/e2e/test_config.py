@@ -104,3 +104,13 @@ def test_bad_env_line_names_file_and_line(tmp_path: Path) -> None:
     env.write_text("GOOD=1\nthis is not a setting\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"\.env:2"):
         read_env_file(env)
+
+
+def test_webhook_path_defaults_to_the_path_of_the_public_url() -> None:
+    s = load_settings({"WEBHOOK_URL": "https://bot.example.com/tg/hook"}, None)
+    assert s.webhook_path == "tg/hook"
+    s = load_settings({"WEBHOOK_URL": "https://bot.example.com/", "WEBHOOK_PATH": "/x/"}, None)
+    assert s.webhook_path == "x"
+    assert load_settings({"WEBHOOK_URL": "https://bot.example.com"}, None).webhook_path == (
+        "telegram"
+    )
