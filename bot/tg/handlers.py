@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from telegram import Chat, ChatMember, Message, MessageEntity, Update
+from telegram import CallbackQuery, Chat, ChatMember, Message, MessageEntity, Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.engine.model import Event, MediaKind
@@ -94,12 +94,20 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         )
         toast = next((e.data.get("text") for e in outcome.effects if e.kind == "toast"), None)
         answered = True
-        await query.answer(text=str(toast)[:200] if toast else None)
+        await _answer(query, str(toast)[:200] if toast else None)
         tapped = query.message.message_id if query.message is not None else None
         await deliver(context.bot, chat.id, outcome.replies, tapped_message_id=tapped)
     finally:
         if not answered:
-            await query.answer()
+            await _answer(query, None)
+
+
+async def _answer(query: CallbackQuery, text: str | None) -> None:
+    """Answers a callback query; one that is too old (e.g. after downtime) is not an error."""
+    try:
+        await query.answer(text=text)
+    except BadRequest as exc:
+        log.info("callback not answered: %s", exc.message)
 
 
 async def on_added(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -63,3 +63,21 @@ def test_retry_policy_never_risks_a_duplicate(
     endpoint: str, cause: BaseException, expected: bool
 ) -> None:
     assert may_repeat(endpoint, cause) is expected
+
+
+async def test_a_too_old_callback_query_does_not_stop_the_replies() -> None:
+    from typing import Any
+
+    from telegram.error import BadRequest
+
+    from bot.tg.handlers import _answer
+
+    class OldQuery:
+        calls = 0
+
+        async def answer(self, text: Any = None) -> bool:
+            OldQuery.calls += 1
+            raise BadRequest("Query is too old and response timeout expired or query id is invalid")
+
+    await _answer(OldQuery(), "toast")  # type: ignore[arg-type]
+    assert OldQuery.calls == 1
