@@ -146,3 +146,45 @@ async def test_rejected_token_is_one_line_without_the_token(
     assert code == 1, out
     assert wrong not in out and wrong.split(":")[1] not in out
     assert "TELEGRAM_BOT_TOKEN" in out
+
+
+async def test_webhook_process_answers_and_stops_on_sigterm(
+    bot_api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """``python -m bot webhook``: registers the webhook with a secret, answers, exits 0."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    user = bot_api.user(3101, "Yang")
+    log = tmp_path / "webhook.log"
+    env = bot_env(
+        bot_api,
+        tmp_path / "data",
+        WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
+        WEBHOOK_LISTEN="127.0.0.1",
+        WEBHOOK_PORT=str(port),
+    )
+    with log.open("ab") as stderr:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "webhook",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        (hook,) = await bot_api.wait_for_call("setWebhook", timeout=60)
+        assert len(hook["secret_token"]) >= 32  # none configured: a random one per start
+        user.send_text("/start")
+        (hello, *_) = await bot_api.wait_for_messages(user.id, 1, timeout=30)
+        assert "订单现在到哪一步了" in (hello.text or "")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 30)
+    assert code == 0, log.read_text(encoding="utf-8")
+    assert hook["secret_token"] not in log.read_text(encoding="utf-8")
