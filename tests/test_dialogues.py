@@ -52,3 +52,10 @@ async def test_transition_coverage(engine: Engine, capsys: pytest.CaptureFixture
     with capsys.disabled():
         print("\n" + result.summary())
     assert result.ok, result.summary()
+
+
+def test_coverage_report_fails_and_lists_what_is_missing(engine: Engine) -> None:
+    result = report(engine.bundle, {engine.bundle.root}, set())
+    assert not result.ok
+    assert "menu.start -> menu.problem" in result.summary()
+    assert "states never reached" in result.summary()
