@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot [console|run|webhook|check|health]``.
+"""Command line: ``python -m bot [console|run|webhook|check|health|cases|case|graph|purge]``.
 
 With no sub-command the bot runs on Telegram when a token is configured, and otherwise starts
 the console chat (saying so in one line), so a newcomer can try it with no account.
@@ -86,12 +86,27 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="run on Telegram with long polling")
     sub.add_parser("webhook", help="run on Telegram behind a webhook")
     sub.add_parser("health", help="check the store and the Bot API; exit 0 when healthy")
-    args = parser.parse_args(argv)
+    cases = sub.add_parser("cases", help="list or export cases (--status, --since, --format)")
+    cases.add_argument("rest", nargs=argparse.REMAINDER)
+    case = sub.add_parser("case", help="show one case with its timeline")
+    case.add_argument("rest", nargs=argparse.REMAINDER)
+    sub.add_parser("purge", help="delete closed cases older than RETENTION_DAYS (default 180)")
+    graph = sub.add_parser("graph", help="draw the flows (mermaid, svg or png)")
+    graph.add_argument("flow", nargs="?", default=None, help="one flow (default: the overview)")
+    graph.add_argument("--format", default="mermaid", choices=("mermaid", "svg", "png"))
+    graph.add_argument("--out", type=Path, default=None, help="write to a file (default: stdout)")
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in ("cases", "case"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
     if args.command == "check":
         return cmd_check(args.root)
     if args.command == "console":
         return cmd_console(args.root, args.data_dir)
+    if args.command == "graph":
+        from bot.graph import main_graph
+
+        return main_graph(args.root, args.flow, args.format, args.out)
 
     from bot.config import ConfigError
 
@@ -104,6 +119,15 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_console(args.root, None)
     import bot.tg.app as app
 
+    if args.command in ("cases", "case"):
+        from bot.cli_cases import main_case, main_cases
+
+        run = main_cases if args.command == "cases" else main_case
+        return run([*args.rest, *extra], settings)
+    if args.command == "purge":
+        from bot.privacy import main_purge
+
+        return main_purge(settings)
     if args.command == "webhook":
         return app.main_webhook(settings)
     if args.command == "health":
