@@ -86,10 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="run on Telegram with long polling")
     sub.add_parser("webhook", help="run on Telegram behind a webhook")
     sub.add_parser("health", help="check the store and the Bot API; exit 0 when healthy")
-    cases = sub.add_parser("cases", help="list or export cases (--status, --since, --format)")
-    cases.add_argument("rest", nargs=argparse.REMAINDER)
-    case = sub.add_parser("case", help="show one case with its timeline")
-    case.add_argument("rest", nargs=argparse.REMAINDER)
+    # `cases` and `case` parse their own options (bot/cli_cases.py).
+    sub.add_parser("cases", help="list or export cases (--status, --since, --format)")
+    sub.add_parser("case", help="show one case with its timeline (ID)")
     sub.add_parser("purge", help="delete closed cases older than RETENTION_DAYS (default 180)")
     graph = sub.add_parser("graph", help="draw the flows (mermaid, svg or png)")
     graph.add_argument("flow", nargs="?", default=None, help="one flow (default: the overview)")
@@ -123,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         from bot.cli_cases import main_case, main_cases
 
         run = main_cases if args.command == "cases" else main_case
-        return run([*args.rest, *extra], settings)
+        return run(extra, settings)
     if args.command == "purge":
         from bot.privacy import main_purge
 
