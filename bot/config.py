@@ -63,6 +63,10 @@ class Settings:
     operator_ids: frozenset[int] = frozenset()
     concurrency: int = DEFAULT_CONCURRENCY
     timezone: str = "Asia/Shanghai"
+    #: A command (case JSON on stdin) or an http(s) URL (JSON POST) told about case changes.
+    intervention_hook: str | None = field(default=None, repr=False)
+    #: Closed cases older than this many days are purged (``python -m bot purge``).
+    retention_days: int = 180
 
     @property
     def has_token(self) -> bool:
@@ -178,7 +182,25 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = None) -> S
         operator_ids=frozenset(operator_ids),
         concurrency=_int("CONCURRENCY", get("CONCURRENCY") or str(DEFAULT_CONCURRENCY), 1, 4096),
         timezone=timezone,
+        intervention_hook=_hook(get("INTERVENTION_HOOK")),
+        retention_days=_int("RETENTION_DAYS", get("RETENTION_DAYS") or "180", 1, 36500),
     )
+
+
+def _hook(value: str | None) -> str | None:
+    """Validates ``INTERVENTION_HOOK`` (a command line or an http(s) URL)."""
+    if value is None or not value.strip():
+        return None
+    import shlex
+
+    try:
+        if not value.strip().lower().startswith(("http://", "https://")) and not shlex.split(value):
+            raise ValueError("no command")
+    except ValueError as exc:
+        raise ConfigError(
+            f"INTERVENTION_HOOK must be a command or an http(s) URL ({exc})"
+        ) from None
+    return value.strip()
 
 
 def _path_of(url: str | None) -> str:

@@ -127,13 +127,22 @@ def _prepare(settings: Settings) -> tuple[EngineLike, Store] | int:
     return engine, store
 
 
+def _assemble(settings: Settings, engine: EngineLike, store: Store) -> Application:  # type: ignore[type-arg]
+    """Builds the application with everything a production bot runs: agents and the hook."""
+    from bot import agents
+
+    service = Service(engine, store, shanghai_clock(settings.timezone))
+    app = build_application(settings, engine, store, service=service)
+    agents.install(app, service, settings)
+    return app
+
+
 def main_run(settings: Settings) -> int:
     """Runs the bot with long polling until SIGINT/SIGTERM; returns the exit code."""
     ready = _prepare(settings)
     if isinstance(ready, int):
         return ready
-    engine, store = ready
-    app = build_application(settings, engine, store)
+    app = _assemble(settings, *ready)
     return _run(settings, lambda: app.run_polling(allowed_updates=ALLOWED_UPDATES))
 
 
@@ -145,8 +154,7 @@ def main_webhook(settings: Settings) -> int:
     ready = _prepare(settings)
     if isinstance(ready, int):
         return ready
-    engine, store = ready
-    app = build_application(settings, engine, store)
+    app = _assemble(settings, *ready)
     # Without a configured secret, a fresh one per start still lets only Telegram in.
     secret = settings.webhook_secret or secrets.token_urlsafe(32)
     return _run(
