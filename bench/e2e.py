@@ -114,6 +114,7 @@ def _experiments() -> None:
 
     ``BENCH_OURS_POOL=8``: HTTP connection pool size instead of ``2 × CONCURRENCY``.
     ``BENCH_OURS_QUIET=1``: the ``transitions`` library's per-transition INFO lines off.
+    ``BENCH_OURS_KEEP_KEYBOARD=1``: no ``editMessageReplyMarkup`` call after a tap.
     """
     pool = os.environ.get("BENCH_OURS_POOL")
     if pool:
@@ -127,6 +128,13 @@ def _experiments() -> None:
         setattr(app_module, "RetryingRequest", request)  # noqa: B010
     if os.environ.get("BENCH_OURS_QUIET"):
         logging.getLogger("transitions").setLevel(logging.WARNING)
+    if os.environ.get("BENCH_OURS_KEEP_KEYBOARD"):
+        import bot.tg.send as send_module
+
+        async def keep(*args: Any, **kwargs: Any) -> None:
+            return None
+
+        setattr(send_module, "_remove_keyboard", keep)  # noqa: B010
 
 
 # ----------------------------------------------------------------------------------------------
