@@ -129,6 +129,7 @@ async def test_kill_9_at_random_points_loses_nothing(bot_api: FakeBotAPI, tmp_pa
     last = {u.id: -1 for u in users}
     cases_seen: dict[str, int] = {}
     total = len(SCRIPT) + PHOTOS
+    midway: list[int] = []  # per kill: shoppers caught half-way through the script
     for round_no in range(ROUNDS + 1):
         proc = await _start(bot_api, tmp_path, log)
         try:
@@ -142,7 +143,7 @@ async def test_kill_9_at_random_points_loses_nothing(bot_api: FakeBotAPI, tmp_pa
                 for step in range(last[u.id] + 1, total):
                     _send_step(u, step)
             if round_no < ROUNDS:
-                await asyncio.sleep(rng.uniform(0.5, 3.0) if round_no else 4.0)
+                await asyncio.sleep(rng.uniform(0.5, 3.0) if round_no else rng.uniform(2.0, 4.0))
             else:
                 await bot_api.wait_until(
                     lambda: not bot_api.pending_updates, 120, "everything fetched"
@@ -160,7 +161,11 @@ async def test_kill_9_at_random_points_loses_nothing(bot_api: FakeBotAPI, tmp_pa
         for case_id, n in cases_seen.items():
             assert evidence.get(case_id, -1) >= n, f"case {case_id} lost evidence"
         cases_seen.update(evidence)
+        if round_no < ROUNDS:
+            midway.append(sum(0 <= v < total - 1 for v in progress.values()))
+            print(f"kill {round_no}: progress {sorted(progress.values())}")
         last.update(progress)
+    assert any(midway), f"no kill caught a shopper half-way: {midway}"
     behind = {chat: v for chat, v in last.items() if v != total - 1}
     assert not behind, f"not finished: {behind} (of {total - 1}); log {log}"
     assert len(cases_seen) == SHOPPERS and all(n == PHOTOS for n in cases_seen.values())
