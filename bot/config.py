@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: Measured with ``bench/concurrency.py`` (figures in docs/telegram.md).
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 24
 
 _TOKEN = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{20,}$")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -246,3 +246,5 @@ def configure_logging(settings: Settings) -> None:
     # PTB's DEBUG lines hold whole updates and call parameters (message texts, order numbers):
     # even LOG_LEVEL=DEBUG only shows our own debug lines, never the shopper's words.
     logging.getLogger("telegram").setLevel(max(logging.INFO, level))
+    # transitions logs every trigger at INFO: four lines per update that say nothing new.
+    logging.getLogger("transitions").setLevel(max(logging.WARNING, level))

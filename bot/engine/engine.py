@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 from transitions import Machine
 
 from bot.engine import actions
-from bot.engine.intents import Matcher
+from bot.engine.intents import Match, Matcher
 from bot.engine.loader import Bundle, ButtonSpec, Locale, Route, StateSpec, load_bundle
 from bot.engine.model import Button, Conversation, Effect, Event, Outcome, Reply
 from bot.engine.slots import DateError, clean_text, parse_date, parse_order_no
+from bot.engine.textnorm import normalize
 
 #: How far /back can go.
 BACK_LIMIT = 30
@@ -244,6 +245,8 @@ class Engine:
         if name in ("start", "restart", "cancel"):
             if name == "cancel":
                 self._say(t, "sys.cancelled")
+            elif name == "restart":
+                self._say(t, "sys.restarted")
             keep = {k: v for k, v in t.conv.slots.items() if k in ("evidence_ids", "evidence_sent")}
             t.conv.slots = keep
             t.conv.back = []
@@ -346,7 +349,7 @@ class Engine:
         slot = spec.slot
         if slot and slot.type == "text":
             m = self.matcher.match(conv.locale, conv.state, text, exact=True)
-            if m:
+            if m and not self._restarts_own_flow(conv.state, m):
                 return self._route_match(t, spec, m.route, m.button)
             if text:
                 conv.slots[slot.name] = text
@@ -358,11 +361,36 @@ class Engine:
                 return self._go(t, Route(slot.to), "slot")
         m = self.matcher.match(conv.locale, conv.state, text)
         if m:
-            return self._route_match(t, spec, m.route, m.button)
+            said = len(t.replies)
+            self._route_match(t, spec, m.route, m.button)
+            if m.local and m.button is not None and not slot:
+                self._second_fact(t, normalize(text).replace(m.word, "", 1), said)
+            return
         if slot:
             return self._miss(t, spec, error_key or "sys.fallback")
         self._say(t, "sys.fallback")
         self._show(t, conv.state, text=False)
+
+    @staticmethod
+    def _restarts_own_flow(state: str, m: Match) -> bool:
+        """A phrase typed as an answer must not restart the script the shopper is answering."""
+        return not m.local and m.route.to.split(".", 1)[0] == state.split(".", 1)[0]
+
+    def _second_fact(self, t: _Turn, rest: str, said: int) -> None:
+        """One message, two facts ("昨天签收的，打开发现是坏的"): answer the next question too.
+
+        Only the new state's own buttons that record a fact (``set:``) count — never a yes/no —
+        only once; then the first question's reply is not shown.
+        """
+        conv = t.conv
+        spec = self.bundle.states[conv.state]
+        if not rest or spec.slot or not spec.buttons:
+            return
+        m = self.matcher.match(conv.locale, conv.state, rest, local_only=True, normalized=True)
+        if m is None or m.button is None or not spec.buttons[m.button].route.set:
+            return  # only a button that records a fact; never a bare yes/no or a menu link
+        del t.replies[said:]
+        self._press(t, spec.buttons[m.button])
 
     def _route_match(self, t: _Turn, spec: StateSpec, route: Route, button: int | None) -> None:
         if button is not None:

@@ -21,6 +21,8 @@ class Match:
     button: int | None
     length: int
     local: bool
+    #: The normalised synonym that matched.
+    word: str = ""
 
 
 _Entry = tuple[str, Route, int | None]
@@ -69,23 +71,35 @@ class Matcher:
                 return entry
         return None
 
-    def match(self, locale: str, state: str, text: str, *, exact: bool = False) -> Match | None:
-        """Finds the route ``text`` asks for; ``exact`` requires the whole text to be a synonym."""
-        norm = normalize(text)
+    def match(
+        self,
+        locale: str,
+        state: str,
+        text: str,
+        *,
+        exact: bool = False,
+        local_only: bool = False,
+        normalized: bool = False,
+    ) -> Match | None:
+        """Finds the route ``text`` asks for; ``exact`` requires the whole text to be a synonym.
+
+        ``local_only`` ignores the global intents; ``normalized`` says ``text`` already is.
+        """
+        norm = text if normalized else normalize(text)
         if not norm:
             return None
         local_entries = self._local.get((locale, state), [])
-        global_entries = self._global.get(locale, [])
+        global_entries = [] if local_only else self._global.get(locale, [])
         if exact:
             for entries, is_local in ((local_entries, True), (global_entries, False)):
                 for word, route, idx in entries:
                     if word == norm:
-                        return Match(route, idx, len(word), is_local)
+                        return Match(route, idx, len(word), is_local, word)
             return None
         loc = self._first(local_entries, norm)
         glo = self._first(global_entries, norm)
         if loc and (not glo or len(loc[0]) >= len(glo[0])):
-            return Match(loc[1], loc[2], len(loc[0]), True)
+            return Match(loc[1], loc[2], len(loc[0]), True, loc[0])
         if glo:
-            return Match(glo[1], None, len(glo[0]), False)
+            return Match(glo[1], None, len(glo[0]), False, glo[0])
         return None

@@ -54,7 +54,9 @@ def build_application(
         raise ValueError("TELEGRAM_BOT_TOKEN is not set; get one from @BotFather.")
     limits = limits or Limits()
     api = settings.api_url.rstrip("/")
-    pool = limits.pool_size or max(4, min(settings.concurrency, 256))
+    # Measured (docs/performance.md): a pool a little larger than the concurrency avoids waiting
+    # for connections while the edit and the reply of one update overlap.
+    pool = limits.pool_size or max(32, min(2 * settings.concurrency, 256))
     request = RetryingRequest(
         limits,
         connection_pool_size=pool,
