@@ -114,7 +114,8 @@ class AgentDesk:
         if self.operator_chat is None:
             return (Reply(self.engine.text(conv.locale, "sys.no_agent")),)
         conv.mode = "agent"
-        return ()
+        case_id = conv.case_id or self.engine.text(conv.locale, "case.not_given")
+        return (Reply(self.engine.text(conv.locale, "agent.connected", case_id=case_id)),)
 
     async def handle(
         self,

@@ -74,7 +74,8 @@ async def test_without_operator_the_shopper_is_told_no_agent_is_available(
 async def test_with_operator_the_conversation_goes_to_agent_mode(engine: Engine) -> None:
     desk, _, _ = _desk(engine, FakeSettings(operator_chat_id=-100))
     conv = engine.new_conversation(CHAT)
-    assert desk.on_handoff(conv) == ()
+    (said,) = desk.on_handoff(conv)
+    assert said.text is not None and "转给人工客服" in said.text
     assert conv.mode == "agent"
 
 

@@ -66,7 +66,8 @@ async def _to_agent(bot_api: FakeBotAPI, shopper: FakeUser) -> list[BotMessage]:
     shopper.send_text(ORDER_NO)
     await bot_api.wait_for_messages(shopper.id, 1)
     shopper.send_text("找人工")
-    return await bot_api.wait_for_messages(shopper.id, 1)
+    # "I'll find a person", then "your case went to an agent" once the card is posted.
+    return await bot_api.wait_for_messages(shopper.id, 2)
 
 
 async def test_handoff_relay_claim_close_and_rating(bot_api: FakeBotAPI, tmp_path: Path) -> None:
@@ -76,7 +77,7 @@ async def test_handoff_relay_claim_close_and_rating(bot_api: FakeBotAPI, tmp_pat
     group: FakeChat = bot_api.group("Ops", members=(agent,))
     async with agent_bot(bot_api, tmp_path, OPERATOR_CHAT_ID=str(group.id)) as (_, _, store):
         replies = await _to_agent(bot_api, shopper)
-        assert "人工" in replies[-1].text
+        assert "转给人工客服" in replies[-1].text
         # The case card, then the evidence header and the photo, in the group.
         card, note, photo = await bot_api.wait_for_messages(group.id, 3)
         assert "C-" in card.text and ORDER_NO in card.text and "1 个文件" in card.text
@@ -177,9 +178,9 @@ async def test_without_operator_chat_no_agent_is_promised(
 ) -> None:
     shopper = bot_api.user(1001, "Shopper")
     async with agent_bot(bot_api, tmp_path) as (_, _, store):
-        await _to_agent(bot_api, shopper)
-        (honest,) = await bot_api.wait_for_messages(shopper.id, 1)
+        *_, honest = await _to_agent(bot_api, shopper)
         assert honest.text == engine().text("zh-Hans", "sys.no_agent")
+        assert "没法帮你转接" in honest.text
         conv = store.load(shopper.id)
         assert conv is not None and conv.mode == "bot"
         assert not bot_api.calls_to("createForumTopic")
