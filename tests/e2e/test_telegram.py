@@ -170,7 +170,7 @@ async def test_handoff_says_no_agent_yet(bot_api: FakeBotAPI, tmp_path: Path) ->
         await Player(bot_api, user).play(
             [
                 ("send", "/start", ["订单现在到哪一步了"]),
-                ("tap", "找人工客服", ["暂时没有人工客服在线"]),
+                ("tap", "找人工客服", ["暂时没有人工客服", "帮助与客服"]),
             ]
         )
 
