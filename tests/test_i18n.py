@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.engine.engine import Engine
 from bot.engine.loader import FlowError, load_bundle
+from bot.engine.model import Event
 from bot.engine.t2s_table import SIMPLIFIED, TRADITIONAL
 from bot.i18n import pick_locale
+from bot.service import Service
+from bot.store.memory import MemoryStore
 
 ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
 @pytest.mark.parametrize(
@@ -105,7 +111,24 @@ def engine() -> Engine:
 
 
 def test_every_locale_is_loaded(engine: Engine) -> None:
-    assert {"zh-Hans"} <= set(engine.bundle.locales)
+    assert set(engine.bundle.locales) == {"zh-Hans", "zh-Hant", "en"}
+
+
+@pytest.mark.parametrize(
+    ("code", "greeting"),
+    [("zh-TW", "訂單現在到哪一步了"), ("en-US", "where is your order now"), ("zh-CN", "订单现在")],
+)
+async def test_a_new_conversation_starts_in_the_shoppers_language(
+    engine: Engine, code: str, greeting: str
+) -> None:
+    service = Service(engine, MemoryStore(), lambda: NOW)
+    hint = pick_locale(code, engine.bundle.locales)
+    outcome = await service.handle(7, Event("command", NOW, command="start"), locale_hint=hint)
+    assert greeting in "\n".join(r.text or "" for r in outcome.replies)
+    assert outcome.conversation.locale == hint
+    # the hint only matters for a new conversation: the stored choice wins afterwards
+    again = await service.handle(7, Event("command", NOW, command="start"), locale_hint="zh-Hans")
+    assert again.conversation.locale == hint
 
 
 def test_every_synonym_of_every_locale_is_recognised_after_normalisation(engine: Engine) -> None:
@@ -129,3 +152,24 @@ def test_traditional_text_is_understood_in_every_locale(engine: Engine, intent: 
         for word in words:
             m = engine.matcher.match(loc, "menu.start", traditional(word))
             assert m is not None, f"{loc}: {traditional(word)!r} not understood"
+
+
+@pytest.mark.parametrize(
+    ("locale", "text", "target"),
+    [
+        ("en", "my parcel arrived crushed", "menu.check_status"),
+        ("en", "I want to cancel my order", "cancel.start"),
+        ("en", "the seller refused my refund", "intervention.start"),
+        ("en", "can I talk to a real person", "intervention.human"),
+        ("en", "賣家不理我", "intervention.start"),
+        ("zh-Hant", "賣家已讀不回", "intervention.start"),
+        ("zh-Hant", "收到嘅係A貨", "k6.start"),
+        ("zh-Hant", "包裹爛咗", "menu.check_status"),
+        ("zh-Hant", "我想轉真人", "intervention.human"),
+    ],
+)
+def test_everyday_phrasings_of_each_locale(
+    engine: Engine, locale: str, text: str, target: str
+) -> None:
+    m = engine.matcher.match(locale, "menu.start", text)
+    assert m is not None and m.route.to == target
