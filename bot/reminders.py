@@ -255,7 +255,7 @@ def on_reminder_callback(
     if arg == "all":
         cancel_all(store, chat_id)
         return (Reply(text("followup.stopped")),)
-    if not arg.isdigit():
+    if not (arg.isascii() and arg.isdigit()):
         return (Reply(text("followup.cancel_gone")),)
     done = store.cancel_reminder(chat_id, int(arg))
     note = Reply(text("followup.cancelled_one" if done else "followup.cancel_gone"))

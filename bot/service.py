@@ -209,6 +209,10 @@ class Service:
                     raise
                 log.warning("version conflict chat=%s; retrying once", chat_hash(chat_id))
                 continue
+            if any(e.kind == "cancel_reminders" for e in out.effects):
+                from bot.reminders import apply_consent
+
+                apply_consent(self.store, chat_id, out.effects)  # /stop: no more reminders
             if any(e.kind == "forget" for e in out.effects):
                 # After the commit, so the commit does not store the conversation again.
                 from bot.privacy import forget_replies
@@ -282,6 +286,12 @@ class Service:
             else:
                 log.debug("effect %s left to the front end or not handled yet", effect.kind)
         work.changes.cases.extend(cases.values())
+        # Reminders planned by the flows (and the idle nudge) go into the same commit.
+        from bot.reminders import changes_for_update
+
+        adds, cancels = changes_for_update(self.store, conv, effects, now)
+        work.changes.reminders_add.extend(adds)
+        work.changes.reminders_cancel.extend(cancels)
         return work
 
     def _no_agent(self, conv: Conversation) -> tuple[Reply, ...]:

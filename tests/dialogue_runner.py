@@ -177,6 +177,11 @@ def _event(
         if button is None:
             raise TranscriptError(f"{where}: no earlier button {step['tap_old']!r}")
         return Event(kind="callback", now=now, data=button.data)
+    if "reminder" in step:
+        # What the reminder scheduler delivers: an event that moves to a follow-up state.
+        spec = step["reminder"]
+        payload = {"state": spec["state"], "set": spec.get("set") or {}}
+        return Event(kind="reminder", now=now, data=str(spec.get("kind", "")), payload=payload)
     if "media" in step:
         media = str(step["media"])
         return Event(
@@ -185,4 +190,4 @@ def _event(
             media=media,  # type: ignore[arg-type]
             file_id=f"file-{media}-{now.timestamp():.0f}",
         )
-    raise TranscriptError(f"{where}: a step needs send, tap, tap_old, media or restart")
+    raise TranscriptError(f"{where}: a step needs send, tap, tap_old, reminder, media or restart")

@@ -20,8 +20,6 @@ from bot.engine.engine import Engine
 from bot.engine.model import Event, Outcome
 from bot.reminders import (
     ReminderScheduler,
-    apply_consent,
-    changes_for_update,
     reminders_from_effects,
 )
 from bot.service import Service
@@ -95,7 +93,7 @@ def tap(outcome: Outcome, label: str) -> Event:
         for row in reply.buttons:
             for b in row:
                 if label in b.label:
-                    return Event(kind="callback", now=at("2026-11-26", 16), data=b.data)
+                    return Event(kind="callback", now=at("2026-11-26", 10), data=b.data)
     raise AssertionError(f"no button {label!r}")
 
 
@@ -211,16 +209,8 @@ async def test_stop_command_cancels_and_records_no_consent(
 # -- the service change proposed in docs/reminders.md, end to end ------------------------------
 
 
-class ReminderService(Service):
-    """Service with the few lines issue 5 asks for in ``Service._effects``."""
-
-    def _effects(self, conv, effects, now):  # type: ignore[no-untyped-def]
-        work = super()._effects(conv, effects, now)
-        adds, cancels = changes_for_update(self.store, conv, effects, now)
-        work.changes.reminders_add.extend(adds)
-        work.changes.reminders_cancel.extend(cancels)
-        apply_consent(self.store, conv.chat_id, effects)
-        return work
+#: The service now stores planned reminders itself (bot/service.py, Service._effects).
+ReminderService = Service
 
 
 async def test_planned_in_a_flow_survives_a_restart_and_is_sent_once(

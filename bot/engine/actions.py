@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import yaml
@@ -47,6 +47,8 @@ class ActionContext:
     case_id: str | None
     words: Callable[[str, Any], str]
     effects: list[Effect] = field(default_factory=list)
+    #: The time of the event being handled (aware), for hour-based plans.
+    now: datetime | None = None
 
 
 def _signed(slots: dict[str, Any]) -> date | None:

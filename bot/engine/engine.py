@@ -505,6 +505,7 @@ class Engine:
                 policy=self.bundle.policy,
                 case_id=conv.case_id,
                 words=lambda s, v: self.words(t.loc, s, v),
+                now=t.event.now,
             )
             for name in spec.do:
                 actions.ACTIONS[name](ctx)

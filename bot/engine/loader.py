@@ -60,7 +60,17 @@ _BUTTON_KEYS = frozenset({"text", "to", "set", "intent"})
 _EFFECT_KINDS = frozenset({"open_case", "handoff", "forget"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _FLOW_TOP = frozenset(
-    {"flow", "covers", "states", "title", "root", "specials", "commands", "global_intents"}
+    {
+        "flow",
+        "covers",
+        "states",
+        "title",
+        "root",
+        "specials",
+        "commands",
+        "global_intents",
+        "entries",
+    }
 )
 
 
@@ -182,6 +192,8 @@ class Bundle:
     locales: dict[str, Locale]
     policy: dict[str, Any]
     slot_names: frozenset[str]
+    #: States the service enters itself (reminders): reachable without a button.
+    service_entries: frozenset[str] = frozenset()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -557,8 +569,20 @@ def load_bundle(root: Path) -> Bundle:
     commands: dict[str, str] = {}
     global_intents: dict[str, Route] = {}
     covers: dict[str, list[str]] = {}
+    service_entries: set[str] = set()
     for f in flows:
         raw = f["raw"]
+        listed = raw.get("entries", [])
+        if not isinstance(listed, list) or not all(isinstance(x, str) for x in listed):
+            out.add(
+                f["file"],
+                raw.line_of("entries"),
+                f["flow"],
+                "",
+                "`entries` must be a list of state names (states the service enters)",
+            )
+        else:
+            service_entries.update(resolve(f["flow"], x) for x in listed)
         c = raw.get("covers", [])
         covers[f["flow"]] = [str(x) for x in c] if isinstance(c, list) else []
         if f is not menu:
@@ -642,6 +666,7 @@ def load_bundle(root: Path) -> Bundle:
         locales,
         policy,
         frozenset(slot_names),
+        frozenset(service_entries),
     )
     if not out.unparsed:
         _validate_graph(bundle, state_lines, out)
@@ -738,7 +763,7 @@ def _validate_graph(b: Bundle, state_lines: dict[str, dict[str, int]], out: _Col
                 "state id too long for 64-byte callback data; shorten it",
             )
     menu_file = next((s.file for s in states.values() if s.flow == "menu"), "flows/menu.yaml")
-    for name, t in [*b.specials.items(), *b.commands.items()]:
+    for name, t in [*b.specials.items(), *b.commands.items(), *((e, e) for e in b.service_entries)]:
         if t not in states:
             out.add(menu_file, 0, "menu", "", f"`{name}` points to unknown state `{t}`")
     for name, r in b.global_intents.items():
@@ -753,6 +778,7 @@ def _validate_graph(b: Bundle, state_lines: dict[str, dict[str, int]], out: _Col
         b.root,
         *b.specials.values(),
         *b.commands.values(),
+        *b.service_entries,
         *(r.to for r in b.global_intents.values()),
     ]
     while todo:
