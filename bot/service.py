@@ -28,7 +28,7 @@ from bot.store.base import (
     Evidence,
     LogEntry,
     Store,
-    StoreUnavailable,
+    StoreError,
     VersionConflict,
 )
 
@@ -147,8 +147,12 @@ class Service:
             now = self.clock()
             ev = event if isinstance(event, Event) else event(now)
             try:
-                outcome = self._run(chat_id, ev, now, locale_hint)
-            except StoreUnavailable as exc:
+                outcome = self._reminder_list(chat_id, ev, now, locale_hint) or self._run(
+                    chat_id, ev, now, locale_hint
+                )
+            except VersionConflict:
+                raise  # twice in a row: the error handler logs it with the traceback
+            except StoreError as exc:  # unavailable, or a record the update refers to is gone
                 log.error(
                     "store unavailable chat=%s kind=%s: %s",
                     chat_hash(chat_id),
@@ -165,6 +169,39 @@ class Service:
                 (time.perf_counter() - started) * 1000,
             )
             return outcome
+
+    def _reminder_list(
+        self, chat_id: int, event: Event, now: datetime, locale_hint: str | None
+    ) -> Outcome | None:
+        """The buttons of the ``/reminders`` list (``rm:<id>``, ``rm:all``, ``rm:on``).
+
+        Handled here rather than in a front end so the console and Telegram behave alike; the
+        conversation does not move. Only the shopper's own reminders can be cancelled.
+        """
+        from bot.reminders import CALLBACK_PREFIX, on_reminder_callback
+
+        if not (event.kind == "callback" and event.data.startswith(CALLBACK_PREFIX)):
+            return None
+        conv = self.store.load(chat_id) or self.engine.new_conversation(
+            chat_id, locale=locale_hint or self.default_locale
+        )
+
+        def text(key: str, **values: object) -> str:
+            return self.engine.text(conv.locale, key, **values)
+
+        tz = str(getattr(now.tzinfo, "key", "Asia/Shanghai"))  # a ZoneInfo's name
+        replies = on_reminder_callback(self.store, text, chat_id, event.data, tz) or ()
+        return Outcome(conversation=conv, replies=replies, state_before=conv.state)
+
+    def _reminders_view(self, conv: Conversation, now: datetime) -> tuple[Reply, ...]:
+        """The shopper's own pending reminders, each with a cancel button."""
+        from bot.reminders import reminders_view
+
+        def text(key: str, **values: object) -> str:
+            return self.engine.text(conv.locale, key, **values)
+
+        tz = str(getattr(now.tzinfo, "key", "Asia/Shanghai"))
+        return reminders_view(self.store, text, conv.chat_id, tz, now)
 
     def apology(self, chat_id: int, locale_hint: str | None = None) -> Outcome:
         """Returns an outcome that only says sorry (``sys.error``); nothing is stored."""
@@ -283,6 +320,8 @@ class Service:
                     )
             elif effect.kind == "handoff":
                 work.extra.extend(self.on_handoff(conv))
+            elif effect.kind == "list_reminders":
+                work.extra.extend(self._reminders_view(conv, now))
             else:
                 log.debug("effect %s left to the front end or not handled yet", effect.kind)
         work.changes.cases.extend(cases.values())

@@ -141,6 +141,7 @@ class Effect:
     - ``schedule``: ``{"kind", "due", "payload"}`` — a reminder (``due`` is ISO 8601).
     - ``cancel_reminders``: ``{"kind": str | None}``.
     - ``forget``: ``{}`` — delete the shopper's personal data.
+    - ``list_reminders``: ``{}`` — show the shopper's pending reminders (the store has them).
     """
 
     kind: str

@@ -24,9 +24,12 @@ from telegram.ext import (
 )
 
 from bot.config import Settings, configure_logging
+from bot.engine.model import Outcome
+from bot.reminders import ReminderScheduler
 from bot.service import EngineLike, Service, shanghai_clock
 from bot.store.base import Store, StoreError
 from bot.tg import handlers
+from bot.tg.send import deliver
 from bot.tg.transport import Limits, PerChatUpdateProcessor, RateLimiter, RetryingRequest
 
 log = logging.getLogger(__name__)
@@ -136,7 +139,32 @@ def _assemble(settings: Settings, engine: EngineLike, store: Store) -> Applicati
     service = Service(engine, store, shanghai_clock(settings.timezone))
     app = build_application(settings, engine, store, service=service)
     agents.install(app, service, settings)
+    install_reminders(app, service, settings)
     return app
+
+
+def install_reminders(app: Application, service: Service, settings: Settings) -> ReminderScheduler:  # type: ignore[type-arg]
+    """Runs the reminder scheduler while the application runs (stopped before the store closes)."""
+
+    async def send(chat_id: int, outcome: Outcome) -> None:
+        await deliver(app.bot, chat_id, outcome.replies, raise_forbidden=True)
+
+    scheduler = ReminderScheduler(service.store, service, send, service.clock, tz=settings.timezone)
+    previous_init, previous_shutdown = app.post_init, app.post_shutdown
+
+    async def post_init(application: Application) -> None:  # type: ignore[type-arg]
+        if previous_init is not None:
+            await previous_init(application)
+        scheduler.start()
+
+    async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+        await scheduler.stop()
+        if previous_shutdown is not None:
+            await previous_shutdown(application)
+
+    app.post_init = post_init
+    app.post_shutdown = post_shutdown
+    return scheduler
 
 
 def main_run(settings: Settings) -> int:

@@ -94,10 +94,11 @@ async def deliver(
     replies: Sequence[Reply],
     *,
     tapped_message_id: int | None = None,
+    raise_forbidden: bool = False,
 ) -> int:
     """Sends or applies the replies in order; returns how many messages were sent.
 
-    Stops quietly if the shopper blocked the bot.
+    Stops quietly if the shopper blocked the bot (or re-raises ``Forbidden`` when asked to).
     """
     sent = 0
     no_preview = LinkPreviewOptions(is_disabled=True)
@@ -141,6 +142,8 @@ async def deliver(
                 sent += 1
     except Forbidden:
         log.info("chat=%s blocked the bot; replies dropped", chat_hash(chat_id))
+        if raise_forbidden:  # the reminder scheduler marks the chat blocked
+            raise
     return sent
 
 
