@@ -54,6 +54,15 @@ async def running_bot(
     """Starts the bot (initialize, post_init, polling) and stops it like SIGTERM would."""
     settings = settings_for(bot_api, data_dir, **extra)
     app = build_application(settings, engine(), store or open_store(data_dir), limits=limits)
+    async with started(app):
+        yield app
+
+
+@asynccontextmanager
+async def started(
+    app: Application[Any, Any, Any, Any, Any, Any],
+) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
+    """Runs a built application with polling (as run_polling would) and stops it like SIGTERM."""
     await app.initialize()
     assert app.post_init is not None
     await app.post_init(app)

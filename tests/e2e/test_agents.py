@@ -21,8 +21,8 @@ from bot.agents import AgentDesk, install
 from bot.service import Service, shanghai_clock
 from bot.store.base import Store
 from bot.store.sqlite import open_store
-from bot.tg.app import ALLOWED_UPDATES, build_application
-from tests.e2e.harness import FAST, button, engine, settings_for, with_buttons
+from bot.tg.app import build_application
+from tests.e2e.harness import FAST, button, engine, settings_for, started, with_buttons
 from tests.fakes.bot_api import BotMessage, FakeBotAPI, FakeChat, FakeUser
 
 ORDER_NO = "P7123456789012345678"
@@ -38,20 +38,8 @@ async def agent_bot(
     service = Service(engine(), store, shanghai_clock(settings.timezone))
     app = build_application(settings, engine(), store, limits=FAST, service=service)
     desk = install(app, service, settings)
-    await app.initialize()
-    assert app.post_init is not None
-    await app.post_init(app)
-    await app.start()
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=ALLOWED_UPDATES)
-    try:
+    async with started(app):
         yield app, desk, store
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
-        assert app.post_shutdown is not None
-        await app.post_shutdown(app)
 
 
 async def _to_agent(bot_api: FakeBotAPI, shopper: FakeUser) -> list[BotMessage]:

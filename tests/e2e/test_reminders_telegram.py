@@ -14,8 +14,8 @@ from telegram.ext import Application
 from bot.service import Service
 from bot.store.base import Changes, Reminder, Store
 from bot.store.sqlite import open_store
-from bot.tg.app import ALLOWED_UPDATES, build_application, install_reminders
-from tests.e2e.harness import FAST, engine, settings_for
+from bot.tg.app import build_application, install_reminders
+from tests.e2e.harness import FAST, engine, settings_for, started
 from tests.fakes.bot_api import FakeBotAPI
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -32,20 +32,8 @@ async def bot_with_reminders(
     service = Service(engine(), store, lambda: NOON)
     app = build_application(settings, engine(), store, limits=FAST, service=service)
     install_reminders(app, service, settings)
-    await app.initialize()
-    assert app.post_init is not None
-    await app.post_init(app)
-    await app.start()
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=ALLOWED_UPDATES)
-    try:
+    async with started(app):
         yield app, store
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
-        assert app.post_shutdown is not None
-        await app.post_shutdown(app)
 
 
 def plant(data_dir: Path, chat_id: int, kind: str, state: str, due: datetime) -> None:
