@@ -53,6 +53,10 @@ class EngineLike(Protocol):
         """Returns a rendered locale message."""
         ...
 
+    def locales(self) -> tuple[str, ...]:
+        """Returns the names of the loaded locales."""
+        ...
+
     def commands(self, locale: str) -> list[tuple[str, str]]:
         """Returns (command, description) pairs for a command menu."""
         ...

@@ -173,6 +173,10 @@ class Engine:
         loc = self._locale(locale)
         return self._render(loc, key, {}, values)
 
+    def locales(self) -> tuple[str, ...]:
+        """Returns the names of the loaded locales."""
+        return tuple(self.bundle.locales)
+
     def button_label(self, locale: str, key: str) -> str:
         """Returns a button label of a locale."""
         loc = self._locale(locale)

@@ -18,6 +18,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.engine.model import Event, MediaKind
+from bot.i18n import pick_locale
 from bot.service import EngineLike, Service, chat_hash
 from bot.tg.send import deliver
 
@@ -54,7 +55,9 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if not await _private_or_tell(update, context, addressed=True):
         return
     command = name.lower()
-    await _run(context, chat.id, lambda now: Event("command", now, command=command, text=rest))
+    await _run(
+        update, context, chat.id, lambda now: Event("command", now, command=command, text=rest)
+    )
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -65,7 +68,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not await _private_or_tell(update, context, addressed=_addressed(message, context)):
         return
     text = message.text
-    await _run(context, chat.id, lambda now: Event("text", now, text=text))
+    await _run(update, context, chat.id, lambda now: Event("text", now, text=text))
 
 
 async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -76,7 +79,9 @@ async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not await _private_or_tell(update, context, addressed=_addressed(message, context)):
         return
     kind, file_id = media_of(message)
-    await _run(context, chat.id, lambda now: Event("media", now, media=kind, file_id=file_id))
+    await _run(
+        update, context, chat.id, lambda now: Event("media", now, media=kind, file_id=file_id)
+    )
 
 
 async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -90,7 +95,7 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             return
         data = query.data
         outcome = await deps(context).service.handle(
-            chat.id, lambda now: Event("callback", now, data=data)
+            chat.id, lambda now: Event("callback", now, data=data), _language(update, context)
         )
         toast = next((e.data.get("text") for e in outcome.effects if e.kind == "toast"), None)
         answered = True
@@ -154,11 +159,20 @@ def media_of(message: Message) -> tuple[MediaKind, str]:
 
 
 async def _run(
-    context: ContextTypes.DEFAULT_TYPE, chat_id: int, event: Callable[[datetime], Event]
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    chat_id: int,
+    event: Callable[[datetime], Event],
 ) -> None:
     """Handles one event of a private chat and sends what the engine answered."""
-    outcome = await deps(context).service.handle(chat_id, event)
+    outcome = await deps(context).service.handle(chat_id, event, _language(update, context))
     await deliver(context.bot, chat_id, outcome.replies)
+
+
+def _language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    """The locale a new conversation starts in, from the shopper's Telegram language."""
+    user = update.effective_user
+    return pick_locale(user.language_code if user else None, deps(context).engine.locales())
 
 
 def _addressed(message: Message, context: ContextTypes.DEFAULT_TYPE) -> bool:
