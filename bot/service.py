@@ -254,6 +254,18 @@ class Service:
                 from bot.reminders import apply_consent
 
                 apply_consent(self.store, chat_id, out.effects)  # /stop: no more reminders
+            if after.case_id and any(e.kind == "show_case" for e in out.effects):
+                # After the commit, so the record includes this update's case changes.
+                from bot import cases as case_texts
+
+                record = case_texts.shopper_text(
+                    case_texts.EngineTexts(self.engine),
+                    self.store,
+                    chat_id,
+                    after.case_id,
+                    locale=after.locale,
+                )
+                work.extra.append(Reply(record))
             if any(e.kind == "forget" for e in out.effects):
                 # After the commit, so the commit does not store the conversation again.
                 from bot.privacy import forget_replies
@@ -326,6 +338,7 @@ class Service:
                 work.extra.extend(self.on_handoff(conv))
             elif effect.kind == "list_reminders":
                 work.extra.extend(self._reminders_view(conv, now))
+
             else:
                 log.debug("effect %s left to the front end or not handled yet", effect.kind)
         work.changes.cases.extend(cases.values())

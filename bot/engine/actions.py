@@ -117,7 +117,14 @@ def build_complaint(ctx: ActionContext) -> None:
     ctx.effects.append(Effect("case_update", {"fields": _case_fields(ctx.slots)}))
 
 
+def sync_case(ctx: ActionContext) -> None:
+    """Brings the open case (if any) up to date with what the conversation has collected."""
+    if ctx.case_id:
+        ctx.effects.append(Effect("case_update", {"fields": _case_fields(ctx.slots)}))
+
+
 ACTIONS: dict[str, Callable[[ActionContext], None]] = {
+    "sync_case": sync_case,
     "compute_window": compute_window,
     "open_case": open_case,
     "build_complaint": build_complaint,

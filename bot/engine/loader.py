@@ -57,7 +57,7 @@ _CALLBACK_LIMIT = 64
 
 _STATE_KEYS = frozenset({"say", "do", "buttons", "intents", "slot", "branch", "effects", "note"})
 _BUTTON_KEYS = frozenset({"text", "to", "set", "intent"})
-_EFFECT_KINDS = frozenset({"open_case", "handoff", "forget", "list_reminders"})
+_EFFECT_KINDS = frozenset({"open_case", "handoff", "forget", "list_reminders", "show_case"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _FLOW_TOP = frozenset(
     {

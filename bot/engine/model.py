@@ -142,6 +142,7 @@ class Effect:
     - ``cancel_reminders``: ``{"kind": str | None}``.
     - ``forget``: ``{}`` — delete the shopper's personal data.
     - ``list_reminders``: ``{}`` — show the shopper's pending reminders (the store has them).
+    - ``show_case``: ``{}`` — show the shopper their own current case as stored (id, status, …).
     """
 
     kind: str
