@@ -441,22 +441,19 @@ def _read_locale(path: Path, out: _Collector) -> Locale | None:
             return Node()
         return value
 
-    messages: dict[str, str] = {}
-    m = section("messages")
-    for k, v in m.items():
-        lines[f"messages.{k}"] = m.line_of(k)
-        if not isinstance(v, str) or not v.strip():
-            out.add(file, m.line_of(k), "", "", f"message `{k}` must be non-empty text")
-            continue
-        messages[k] = v.strip()
-    buttons: dict[str, str] = {}
-    b = section("buttons")
-    for k, v in b.items():
-        lines[f"buttons.{k}"] = b.line_of(k)
-        if not isinstance(v, str) or not v.strip():
-            out.add(file, b.line_of(k), "", "", f"button `{k}` must be non-empty text")
-            continue
-        buttons[k] = v.strip()
+    def texts(key: str, what: str) -> dict[str, str]:
+        found: dict[str, str] = {}
+        node = section(key)
+        for k, v in node.items():
+            lines[f"{key}.{k}"] = node.line_of(k)
+            if not isinstance(v, str) or not v.strip():
+                out.add(file, node.line_of(k), "", "", f"{what} `{k}` must be non-empty text")
+                continue
+            found[k] = v.strip()
+        return found
+
+    messages = texts("messages", "message")
+    buttons = texts("buttons", "button")
     intents: dict[str, list[str]] = {}
     i = section("intents")
     for k, v in i.items():
