@@ -9,31 +9,20 @@ from __future__ import annotations
 
 import html
 import html.parser
-import os
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.cases import EngineTexts, card_text, shopper_text
-from bot.engine.engine import TEXT_LIMIT, Engine
+from bot.engine.engine import TEXT_LIMIT
 from bot.engine.model import Button, Event, Outcome
 from bot.service import Service
 from bot.store.base import Store
 from bot.store.memory import MemoryStore
+from tests.e2e.harness import engine
 
-#: The repository (``FLOWS_ROOT`` may point at a snapshot while the shared tree is mid-edit).
-ROOT = Path(os.environ.get("FLOWS_ROOT") or Path(__file__).resolve().parents[1])
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
-_ENGINE: Engine | None = None
-
-
-def engine() -> Engine:
-    global _ENGINE
-    if _ENGINE is None:
-        _ENGINE = Engine.load(ROOT)
-    return _ENGINE
 
 
 class Clock:

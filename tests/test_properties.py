@@ -9,31 +9,20 @@ most 64 bytes, reply texts Telegram can take (≤ 4096 or split by ``split_text`
 from __future__ import annotations
 
 import html.parser
-import os
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.engine.engine import BACK_LIMIT, Engine
+from bot.engine.engine import BACK_LIMIT
 from bot.engine.model import Conversation, Event, Outcome
 from bot.tg.send import TEXT_LIMIT, split_text, tg_len
+from tests.e2e.harness import engine
 
-#: The repository (``FLOWS_ROOT`` may point at a snapshot while the shared tree is mid-edit).
-ROOT = Path(os.environ.get("FLOWS_ROOT") or Path(__file__).resolve().parents[1])
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=TZ)
-_ENGINE: Engine | None = None
-
-
-def engine() -> Engine:
-    global _ENGINE
-    if _ENGINE is None:
-        _ENGINE = Engine.load(ROOT)
-    return _ENGINE
 
 
 STATES = sorted(engine().bundle.states)
