@@ -24,8 +24,12 @@ __all__ = ["normalize", "normalize_keyword"]
 _DROP_CATEGORIES = frozenset(
     {"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So", "Zs", "Zl", "Zp", "Cc", "Cf"}
 )
-#: Outside the Basic Multilingual Plane only these ranges are dropped (emoji, pictographs,
-#: regional indicators, tag characters); the rest (e.g. CJK Extension B) is kept.
+#: Outside the Basic Multilingual Plane, the planes that hold punctuation, symbols and format
+#: characters are folded like the BMP (plane 1: historic scripts, emoji, pictographs; plane 14:
+#: tags). Planes 2, 3 and 15-16 hold only ideographs and private use, so they are not scanned.
+_ASTRAL_SCANNED = ((0x10000, 0x1FFFF), (0xE0000, 0xE0FFF))
+#: Emoji, pictograph and tag blocks: their unassigned code points are dropped too, as they are
+#: emoji newer than this Python's Unicode database (the assigned ones are symbols or tags).
 _DROP_ASTRAL_RANGES = ((0x1F000, 0x1FAFF), (0xE0000, 0xE007F))
 #: Variation selectors (emoji/text presentation) are combining marks, not format characters.
 _DROP_EXTRA = frozenset([*range(0xFE00, 0xFE10), *range(0x180B, 0x1810)])
@@ -54,7 +58,7 @@ def _fold_char(ch: str) -> str | None:
 
 
 def _build_table() -> dict[int, str | None]:
-    """Maps every Basic Multilingual Plane character (and the astral emoji) to its final form.
+    """Maps every Basic Multilingual Plane character (and astral punctuation) to its final form.
 
     Folding per character in one table lets the common case skip ``unicodedata.normalize``
     (which alone costs more than everything else for a short message with full-width commas).
@@ -68,9 +72,14 @@ def _build_table() -> dict[int, str | None]:
         folded = _fold_char(ch)
         if folded != ch:
             table[cp] = folded
-    for lo, hi in _DROP_ASTRAL_RANGES:
+    for lo, hi in _ASTRAL_SCANNED:
         for cp in range(lo, hi + 1):
-            table[cp] = None
+            ch = chr(cp)
+            if unicodedata.category(ch) == "Cn":
+                if any(a <= cp <= b for a, b in _DROP_ASTRAL_RANGES):
+                    table[cp] = None
+            elif (folded := _fold_char(ch)) != ch:
+                table[cp] = folded
     return table
 
 
