@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -176,3 +179,44 @@ async def test_500_shoppers_at_once_through_telegram(bot_api: FakeBotAPI, tmp_pa
             assert_chain(store, u.chat_id, 2)
     finally:
         store.close()
+
+
+def test_one_engine_shared_by_threads_keeps_every_conversation_apart() -> None:
+    """The engine is built once and may be shared by threads (several services, a worker pool):
+    each conversation follows its own script. The interpreter switches threads every microsecond
+    here so that a race in the engine shows up on every run, not once in a while under load."""
+    eng = engine()
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    wrong: list[object] = []
+
+    def worker(base: int) -> None:
+        try:
+            for i in range(200):
+                out = eng.handle(
+                    eng.new_conversation(base + i), Event("command", now, command="start")
+                )
+                for kind, label, state in SCRIPT[1:]:
+                    assert kind == "tap"
+                    data = next(
+                        b.data
+                        for r in out.replies
+                        for row in r.buttons
+                        for b in row
+                        if label in b.label
+                    )
+                    out = eng.handle(out.conversation, Event("callback", now, data=data))
+                    assert out.conversation.state == state, (base + i, label, state)
+        except BaseException as exc:
+            wrong.append(exc)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=worker, args=(k * 10_000,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        sys.setswitchinterval(old)
+    assert not wrong, wrong[:3]

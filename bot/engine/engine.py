@@ -9,6 +9,7 @@ is a small record, never a model kept alive in the machine.
 from __future__ import annotations
 
 import html
+import threading
 from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
@@ -101,6 +102,7 @@ class Engine:
             if rule.cond
         }
         self._cursor = _Cursor()
+        self._cursor_lock = threading.Lock()
         self._machine = Machine(
             model=self._cursor,
             states=list(bundle.states),
@@ -153,11 +155,14 @@ class Engine:
         return check
 
     def _fire(self, conv: Conversation, trigger: str) -> None:
-        cur = self._cursor
-        cur.slots = conv.slots
-        self._machine.set_state(conv.state, model=cur)
-        cur.trigger(trigger)
-        conv.state = cur.state
+        # The cursor is shared: hold it for the whole set-fire-read so that threads sharing the
+        # engine never see each other's state (uncontended, the lock costs well under 1 µs).
+        with self._cursor_lock:
+            cur = self._cursor
+            cur.slots = conv.slots
+            self._machine.set_state(conv.state, model=cur)
+            cur.trigger(trigger)
+            conv.state = cur.state
 
     # ------------------------------------------------------------------------------------------
     # Public API
