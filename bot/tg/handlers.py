@@ -7,6 +7,7 @@ says it works in private chat; everything else in a group is ignored.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,12 +100,34 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         )
         toast = next((e.data.get("text") for e in outcome.effects if e.kind == "toast"), None)
         answered = True
-        await _answer(query, str(toast)[:200] if toast else None)
+        # The answer only stops the button's spinner (or shows the toast): it goes out
+        # alongside the reply rather than a round trip before it.
+        answer = asyncio.create_task(_answer(query, str(toast)[:200] if toast else None))
         tapped = query.message.message_id if query.message is not None else None
-        await deliver(context.bot, chat.id, outcome.replies, tapped_message_id=tapped)
+        try:
+            await deliver(
+                context.bot,
+                chat.id,
+                outcome.replies,
+                tapped_message_id=tapped,
+                tidy=not busy(context),
+            )
+        finally:
+            await answer
     finally:
         if not answered:
             await _answer(query, None)
+
+
+def busy(context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Tells whether, besides this update, half or more of the update slots are taken.
+
+    Then housekeeping calls (removing a tapped keyboard) are skipped: every Bot API call counts
+    against Telegram's overall limit, and shoppers' answers come first.
+    """
+    processor = context.application.update_processor
+    others = processor.current_concurrent_updates - 1
+    return others * 2 >= processor.max_concurrent_updates
 
 
 async def _answer(query: CallbackQuery, text: str | None) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram.constants import MessageLimit, ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.engine.model import Button, Reply
 from bot.service import chat_hash
@@ -95,25 +95,27 @@ async def deliver(
     *,
     tapped_message_id: int | None = None,
     raise_forbidden: bool = False,
+    tidy: bool = True,
 ) -> int:
     """Sends or applies the replies in order; returns how many messages were sent.
 
+    Removing the tapped message's keyboard (an edit without text) is housekeeping: it is done
+    after the messages, so the shopper's answer goes first, and not at all when ``tidy`` is
+    false (the bot is busy; a tap on the old keyboard is then handled as an old button).
     Stops quietly if the shopper blocked the bot (or re-raises ``Forbidden`` when asked to).
     """
     sent = 0
+    strip = edited = False  # the tapped keyboard: to be removed / replaced by an edit
     no_preview = LinkPreviewOptions(is_disabled=True)
     try:
         for reply in replies:
             markup = keyboard(reply.buttons)
             parse_mode = ParseMode.HTML if reply.html else None
             if reply.mode == "edit":
-                if tapped_message_id is None:
-                    if reply.text is None:
-                        continue
-                elif reply.text is None:
-                    await _remove_keyboard(bot, chat_id, tapped_message_id)
+                if reply.text is None:
+                    strip = tapped_message_id is not None
                     continue
-                elif tg_len(reply.text) <= TEXT_LIMIT:
+                if tapped_message_id is not None and tg_len(reply.text) <= TEXT_LIMIT:
                     try:
                         await bot.edit_message_text(
                             reply.text,
@@ -123,9 +125,11 @@ async def deliver(
                             reply_markup=markup,
                             link_preview_options=no_preview,
                         )
+                        edited = True
                         continue
                     except BadRequest as exc:
                         if "not modified" in str(exc).lower():
+                            edited = True
                             continue
                         log.debug("edit refused (%s); sending instead", exc.message)
             if not reply.text:
@@ -141,9 +145,14 @@ async def deliver(
                 )
                 sent += 1
     except Forbidden:
+        strip = False
         log.info("chat=%s blocked the bot; replies dropped", chat_hash(chat_id))
         if raise_forbidden:  # the reminder scheduler marks the chat blocked
             raise
+    finally:
+        # Tidy up even after a failed send: the old keyboard is stale either way.
+        if strip and tidy and not edited and tapped_message_id is not None:
+            await _remove_keyboard(bot, chat_id, tapped_message_id)
     return sent
 
 
@@ -154,3 +163,6 @@ async def _remove_keyboard(bot: Bot, chat_id: int, message_id: int) -> None:
     except BadRequest as exc:
         # "message is not modified" (no keyboard left) or too old to edit: nothing to do.
         log.debug("keyboard not removed: %s", exc.message)
+    except TelegramError as exc:
+        # Housekeeping: a failure here must not hide (or become) the reply's own error.
+        log.warning("keyboard not removed: %s", exc.__class__.__name__)

@@ -6,7 +6,7 @@
   is *not* repeated, so the shopper never gets a message twice.
 - :class:`RateLimiter` is PTB's :class:`~telegram.ext.AIORateLimiter` (about 30 messages/s
   overall, 20/min per group, waits out 429 ``retry_after`` and retries) plus a per-private-chat
-  bucket (1 message/s on average with a short burst allowed).
+  bucket for new messages (1 message/s on average with a short burst allowed).
 - :class:`PerChatUpdateProcessor` runs updates of different chats concurrently and the updates
   of one chat strictly one after another, so replies never overtake each other.
 """
@@ -55,9 +55,11 @@ class Limits:
     max_backoff: float = 8.0
     overall_per_second: float = 30.0
     group_per_minute: float = 20.0
-    #: Average messages per second to one private chat, and the burst allowed above it.
+    #: Average messages per second to one private chat, and the burst allowed above it. With
+    #: a burst of 2 at 1/s no second ever holds more than three sends, even when the requests
+    #: reach the server unevenly (Telegram tolerates short bursts above 1/s, not long ones).
     chat_per_second: float = 1.0
-    chat_burst: int = 5
+    chat_burst: int = 2
     retry_after_retries: int = 3
     #: Seconds to wait for an answer; a ``send*`` call that times out is not repeated.
     read_timeout: float = 10.0
@@ -153,9 +155,16 @@ class RateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> bool | JSONDict | list[JSONDict]:
-        """Waits for the private chat's bucket, then applies PTB's limits and 429 retries."""
+        """Waits for the private chat's bucket (new messages only: Telegram's per-chat limit
+        is on sending), then applies PTB's limits and 429 retries."""
         chat_id = data.get("chat_id")
-        if isinstance(chat_id, int) and chat_id > 0 and self._limits.chat_per_second > 0:
+        creates = endpoint.startswith(_CREATING)
+        if (
+            creates
+            and isinstance(chat_id, int)
+            and chat_id > 0
+            and self._limits.chat_per_second > 0
+        ):
             async with self._chat_limiter(chat_id):
                 return await super().process_request(
                     callback, args, kwargs, endpoint, data, rate_limit_args
