@@ -129,12 +129,14 @@ def _experiments() -> None:
     if os.environ.get("BENCH_OURS_QUIET"):
         logging.getLogger("transitions").setLevel(logging.WARNING)
     if os.environ.get("BENCH_OURS_KEEP_KEYBOARD"):
+        import bot.tg.handlers as handlers_module
         import bot.tg.send as send_module
 
         async def keep(*args: Any, **kwargs: Any) -> None:
             return None
 
-        setattr(send_module, "_remove_keyboard", keep)  # noqa: B010
+        for module in (send_module, handlers_module):
+            setattr(module, "remove_keyboard", keep)  # noqa: B010
 
 
 # ----------------------------------------------------------------------------------------------

@@ -30,12 +30,21 @@ from bot.service import EngineLike, Service, shanghai_clock
 from bot.store.base import Store, StoreError
 from bot.tg import handlers
 from bot.tg.send import deliver
-from bot.tg.transport import Limits, PerChatUpdateProcessor, RateLimiter, RetryingRequest
+from bot.tg.transport import (
+    Limits,
+    PerChatUpdateProcessor,
+    RateLimiter,
+    RetryingRequest,
+    ShardedRequest,
+)
 
 log = logging.getLogger(__name__)
 
 #: The project root holding ``flows/``, ``locales/`` and ``config/``.
 ROOT = Path(__file__).resolve().parents[2]
+
+#: Connections per HTTP pool shard (see ``ShardedRequest``).
+_SHARD_SIZE = 8
 
 #: Update types the bot asks Telegram for.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
@@ -57,16 +66,22 @@ def build_application(
         raise ValueError("TELEGRAM_BOT_TOKEN is not set; get one from @BotFather.")
     limits = limits or Limits()
     api = settings.api_url.rstrip("/")
-    # Measured (docs/performance.md): a pool a little larger than the concurrency avoids waiting
-    # for connections while the edit and the reply of one update overlap.
-    pool = limits.pool_size or max(32, min(2 * settings.concurrency, 256))
-    request = RetryingRequest(
-        limits,
-        connection_pool_size=pool,
-        connect_timeout=5.0,
-        read_timeout=limits.read_timeout,
-        write_timeout=10.0,
-        pool_timeout=10.0,
+    # Measured (docs/performance.md): a little more than two connections per update in flight
+    # (a tap's answer and reply go out together), split into pools of about eight.
+    pool = limits.pool_size or max(32, min(2 * settings.concurrency + 8, 256))
+    shards = max(1, round(pool / _SHARD_SIZE)) if limits.pool_shards == 0 else limits.pool_shards
+    request = ShardedRequest(
+        [
+            RetryingRequest(
+                limits,
+                connection_pool_size=max(1, pool // shards),
+                connect_timeout=5.0,
+                read_timeout=limits.read_timeout,
+                write_timeout=10.0,
+                pool_timeout=10.0,
+            )
+            for _ in range(shards)
+        ]
     )
     service = service or Service(engine, store, shanghai_clock(settings.timezone))
 

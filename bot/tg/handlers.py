@@ -21,7 +21,7 @@ from telegram.ext import ContextTypes
 from bot.engine.model import Event, MediaKind
 from bot.i18n import pick_locale
 from bot.service import EngineLike, Service, chat_hash
-from bot.tg.send import deliver
+from bot.tg.send import deliver, remove_keyboard, strips_keyboard
 
 log = logging.getLogger(__name__)
 
@@ -104,15 +104,19 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         # alongside the reply rather than a round trip before it.
         answer = asyncio.create_task(_answer(query, str(toast)[:200] if toast else None))
         tapped = query.message.message_id if query.message is not None else None
+        tidy = tapped is not None and strips_keyboard(outcome.replies) and not busy(context)
         try:
             await deliver(
-                context.bot,
-                chat.id,
-                outcome.replies,
-                tapped_message_id=tapped,
-                tidy=not busy(context),
+                context.bot, chat.id, outcome.replies, tapped_message_id=tapped, tidy=False
             )
         finally:
+            if tidy and tapped is not None:
+                # Housekeeping, even after a failed send (the old keyboard is stale either
+                # way), off the chat's queue: the shopper's next message need not wait for it.
+                # PTB awaits the task on shutdown.
+                context.application.create_task(
+                    remove_keyboard(context.bot, chat.id, tapped), update=update
+                )
             await answer
     finally:
         if not answered:

@@ -152,11 +152,17 @@ async def deliver(
     finally:
         # Tidy up even after a failed send: the old keyboard is stale either way.
         if strip and tidy and not edited and tapped_message_id is not None:
-            await _remove_keyboard(bot, chat_id, tapped_message_id)
+            await remove_keyboard(bot, chat_id, tapped_message_id)
     return sent
 
 
-async def _remove_keyboard(bot: Bot, chat_id: int, message_id: int) -> None:
+def strips_keyboard(replies: Sequence[Reply]) -> bool:
+    """Tells whether the replies ask to remove the tapped keyboard (and do not edit it)."""
+    edits = [r for r in replies if r.mode == "edit"]
+    return any(r.text is None for r in edits) and all(r.text is None for r in edits)
+
+
+async def remove_keyboard(bot: Bot, chat_id: int, message_id: int) -> None:
     """Removes the inline keyboard of a message (so an old menu cannot be tapped twice)."""
     try:
         await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)

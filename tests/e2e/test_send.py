@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import httpx
 import pytest
+from telegram.request import BaseRequest
 
 from bot.engine.model import Button
 from bot.tg.send import TEXT_LIMIT, keyboard, split_text, tg_len
-from bot.tg.transport import may_repeat
+from bot.tg.transport import ShardedRequest, may_repeat
 
 
 def test_short_text_is_one_part() -> None:
@@ -66,7 +70,6 @@ def test_retry_policy_never_risks_a_duplicate(
 
 
 async def test_a_too_old_callback_query_does_not_stop_the_replies() -> None:
-    from typing import Any
 
     from telegram.error import BadRequest
 
@@ -81,3 +84,55 @@ async def test_a_too_old_callback_query_does_not_stop_the_replies() -> None:
 
     await _answer(OldQuery(), "toast")  # type: ignore[arg-type]
     assert OldQuery.calls == 1
+
+
+class _Shard(BaseRequest):
+    """A connection pool stand-in that holds each call until released."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.release = asyncio.Event()
+        self.state = "new"
+
+    @property
+    def read_timeout(self) -> float | None:
+        return 7.0
+
+    async def initialize(self) -> None:
+        self.state = "up"
+
+    async def shutdown(self) -> None:
+        self.state = "down"
+
+    async def do_request(
+        self, url: str, method: str, *args: Any, **kwargs: Any
+    ) -> tuple[int, bytes]:
+        self.calls.append(url.rsplit("/", 1)[-1])
+        await self.release.wait()
+        return 200, b'{"ok": true, "result": true}'
+
+
+async def test_calls_in_flight_are_spread_over_the_pool_shards() -> None:
+    """Each call goes to the shard with the fewest calls in flight; all shards start and stop."""
+    shards = [_Shard() for _ in range(3)]
+    request = ShardedRequest(shards)
+    await request.initialize()
+    assert [s.state for s in shards] == ["up"] * 3 and request.read_timeout == 7.0
+    calls = [
+        asyncio.create_task(request.do_request(f"http://127.0.0.1/bot/m{i}", "POST"))
+        for i in range(4)
+    ]
+    await asyncio.sleep(0.01)
+    assert [len(s.calls) for s in shards] == [2, 1, 1]  # the 4th joins the first free-most
+    shards[1].release.set()
+    await asyncio.sleep(0.01)
+    more = asyncio.create_task(request.do_request("http://127.0.0.1/bot/m4", "POST"))
+    await asyncio.sleep(0.01)
+    assert shards[1].calls[-1] == "m4"  # the shard that has nothing in flight now
+    for shard in shards:
+        shard.release.set()
+    assert [await c for c in [*calls, more]] == [(200, b'{"ok": true, "result": true}')] * 5
+    await request.shutdown()
+    assert [s.state for s in shards] == ["down"] * 3
+    with pytest.raises(ValueError, match="shard"):
+        ShardedRequest([])
