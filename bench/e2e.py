@@ -89,7 +89,12 @@ def serve(kind: str, api_url: str, token: str, concurrency: int) -> None:
     from bot.tg.transport import Limits
 
     unlimited = Limits(
-        overall_per_second=1_000_000, chat_per_second=1_000_000, chat_burst=1_000_000
+        overall_per_second=1_000_000,
+        chat_per_second=1_000_000,
+        chat_burst=1_000_000,
+        # Benchmark-only: HTTP connections in all and the pools they are split into.
+        pool_size=int(os.environ.get("BENCH_OURS_POOL", "0")),
+        pool_shards=int(os.environ.get("BENCH_OURS_SHARDS", "0")),
     )
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         settings = load_settings(
@@ -112,22 +117,10 @@ def serve(kind: str, api_url: str, token: str, concurrency: int) -> None:
 def _experiments() -> None:
     """Benchmark-only variants of our bot, to size a suggested fix before anyone makes it.
 
-    ``BENCH_OURS_POOL=8``: HTTP connection pool size instead of ``2 × CONCURRENCY``.
-    ``BENCH_OURS_QUIET=1``: the ``transitions`` library's per-transition INFO lines off.
+    ``BENCH_OURS_POOL=<n>`` / ``BENCH_OURS_SHARDS=<k>`` (read in :func:`serve`): HTTP
+    connections in all and the pools they are split into, instead of the defaults.
     ``BENCH_OURS_KEEP_KEYBOARD=1``: no ``editMessageReplyMarkup`` call after a tap.
     """
-    pool = os.environ.get("BENCH_OURS_POOL")
-    if pool:
-        import bot.tg.app as app_module
-
-        original: Any = getattr(app_module, "RetryingRequest")  # noqa: B009
-
-        def request(limits: Any, **kwargs: Any) -> Any:
-            return original(limits, **{**kwargs, "connection_pool_size": int(pool)})
-
-        setattr(app_module, "RetryingRequest", request)  # noqa: B010
-    if os.environ.get("BENCH_OURS_QUIET"):
-        logging.getLogger("transitions").setLevel(logging.WARNING)
     if os.environ.get("BENCH_OURS_KEEP_KEYBOARD"):
         import bot.tg.handlers as handlers_module
         import bot.tg.send as send_module
@@ -367,12 +360,15 @@ async def run(args: argparse.Namespace) -> str:
     async with FakeBotAPI() as api:
         for latency in args.latency:
             best: dict[str, Result] = {}
-            for kind, ns in (("echo", args.echo_n), ("ours", args.ours_n)):
-                for n in ns:
-                    result, _ = await measure(api, kind, n, latency, args.users, log_path)
-                    print(f"  {latency * 1000:3.0f} ms  {result.describe()}", flush=True)
-                    if kind not in best or result.rate > best[kind].rate:
-                        best[kind] = result
+            # Rounds interleave the bots, so that a slow spell of a shared machine does not
+            # fall on one of them only; each configuration's best round counts.
+            for _ in range(args.rounds):
+                for kind, ns in (("echo", args.echo_n), ("ours", args.ours_n)):
+                    for n in ns:
+                        result, _ = await measure(api, kind, n, latency, args.users, log_path)
+                        print(f"  {latency * 1000:3.0f} ms  {result.describe()}", flush=True)
+                        if kind not in best or result.rate > best[kind].rate:
+                            best[kind] = result
             ratio = best["ours"].rate / best["echo"].rate
             if latency == 0.05:  # the steady test runs each bot's best configuration at 50 ms
                 steady_n = {kind: r.concurrency for kind, r in best.items()}
@@ -385,22 +381,27 @@ async def run(args: argparse.Namespace) -> str:
             )
             print(f"  -> {ratios[-1]}", flush=True)
         if args.rate > 0:
-            for kind, n in steady_n.items():
-                _, steady_result = await measure(
-                    api, kind, n, 0.05, 16, log_path, steady=(args.rate, args.seconds)
-                )
-                assert steady_result is not None
-                lat = steady_result.lat_ms
-                print(
-                    f"  steady {args.rate:.0f}/s at 50 ms, {kind} N={n}: p50 {median(lat):.1f} ms, "
-                    f"p99 {percentile(lat, 99):.1f} ms, achieved {steady_result.rate:.1f}/s",
-                    flush=True,
-                )
-                if kind == "ours":
-                    steady_line = (
-                        f"; steady {args.rate:.0f}/s at 50 ms: p99 {percentile(lat, 99):.0f} ms "
-                        f"(p50 {median(lat):.0f} ms)"
+            best_p99: dict[str, tuple[float, float]] = {}
+            for _ in range(args.rounds):
+                for kind, n in steady_n.items():
+                    _, steady_result = await measure(
+                        api, kind, n, 0.05, 16, log_path, steady=(args.rate, args.seconds)
                     )
+                    assert steady_result is not None
+                    lat = steady_result.lat_ms
+                    print(
+                        f"  steady {args.rate:.0f}/s at 50 ms, {kind} N={n}: p50 "
+                        f"{median(lat):.1f} ms, p99 {percentile(lat, 99):.1f} ms, achieved "
+                        f"{steady_result.rate:.1f}/s",
+                        flush=True,
+                    )
+                    figures = (percentile(lat, 99), median(lat))
+                    if kind not in best_p99 or figures < best_p99[kind]:
+                        best_p99[kind] = figures
+            p99, p50 = best_p99["ours"]
+            steady_line = (
+                f"; steady {args.rate:.0f}/s at 50 ms: p99 {p99:.0f} ms (p50 {p50:.0f} ms)"
+            )
         if api.violations:
             print(f"  spec violations: {api.violations[:5]}", flush=True)
     return (
@@ -428,8 +429,13 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser = argparse.ArgumentParser(prog="python -m bench e2e")
     parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.05], help="seconds")
     parser.add_argument("--users", type=int, default=128, help="shoppers in flight")
-    parser.add_argument("--echo-n", type=int, nargs="+", default=[1, 32], help="echo concurrency")
-    parser.add_argument("--ours-n", type=int, nargs="+", default=[8, 32], help="our CONCURRENCY")
+    parser.add_argument(
+        "--echo-n", type=int, nargs="+", default=[1, 16, 32], help="echo concurrency"
+    )
+    parser.add_argument(
+        "--ours-n", type=int, nargs="+", default=[8, 24, 32], help="our CONCURRENCY"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; best counts")
     parser.add_argument("--rate", type=float, default=100.0, help="steady updates/s (0: skip)")
     parser.add_argument("--seconds", type=float, default=8.0, help="steady-rate duration")
     args = parser.parse_args(args_in)

@@ -93,6 +93,8 @@ def test_e2e_compares_our_bot_with_echo() -> None:
         "10",
         "--seconds",
         "0.5",
+        "--rounds",
+        "1",
     )
     assert re.match(r"^e2e: 0 ms: ours [\d.]+/s .* vs echo [\d.]+/s .* = [\d.]+x", line), line
     assert "steady 10/s at 50 ms: p99" in line, line
