@@ -72,9 +72,13 @@ class Limits:
 class RetryingRequest(HTTPXRequest):
     """An HTTPX request that retries 5xx answers and network failures a bounded number of times."""
 
-    def __init__(self, limits: Limits = Limits(), **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self, limits: Limits = Limits(), connection_pool_size: int = 256, **kwargs: Any
+    ) -> None:
+        super().__init__(connection_pool_size=connection_pool_size, **kwargs)
         self._limits = limits
+        #: HTTP connections this request may open at once.
+        self.pool_size = connection_pool_size
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def do_request(
@@ -131,6 +135,11 @@ class ShardedRequest(BaseRequest):
             raise ValueError("at least one shard is needed")
         self._shards = tuple(shards)
         self._in_flight = [0] * len(self._shards)
+
+    @property
+    def shards(self) -> tuple[BaseRequest, ...]:
+        """The pools the calls are spread over."""
+        return self._shards
 
     @property
     def read_timeout(self) -> float | None:
