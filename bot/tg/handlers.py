@@ -106,9 +106,7 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         tapped = query.message.message_id if query.message is not None else None
         tidy = tapped is not None and strips_keyboard(outcome.replies) and not busy(context)
         try:
-            await deliver(
-                context.bot, chat.id, outcome.replies, tapped_message_id=tapped, tidy=False
-            )
+            await deliver(context.bot, chat.id, outcome.replies, tapped_message_id=tapped)
         finally:
             if tidy and tapped is not None:
                 # Housekeeping, even after a failed send (the old keyboard is stale either

@@ -95,45 +95,39 @@ async def deliver(
     *,
     tapped_message_id: int | None = None,
     raise_forbidden: bool = False,
-    tidy: bool = True,
 ) -> int:
     """Sends or applies the replies in order; returns how many messages were sent.
 
-    Removing the tapped message's keyboard (an edit without text) is housekeeping: it is done
-    after the messages, so the shopper's answer goes first, and not at all when ``tidy`` is
-    false (the bot is busy; a tap on the old keyboard is then handled as an old button).
-    Stops quietly if the shopper blocked the bot (or re-raises ``Forbidden`` when asked to).
+    An edit without text (remove the tapped keyboard) is housekeeping the tap handler does
+    after the replies (:func:`remove_keyboard`); here it is skipped. Stops quietly if the
+    shopper blocked the bot (or re-raises ``Forbidden`` when asked to).
     """
     sent = 0
-    strip = edited = False  # the tapped keyboard: to be removed / replaced by an edit
     no_preview = LinkPreviewOptions(is_disabled=True)
     try:
         for reply in replies:
             markup = keyboard(reply.buttons)
             parse_mode = ParseMode.HTML if reply.html else None
-            if reply.mode == "edit":
-                if reply.text is None:
-                    strip = tapped_message_id is not None
-                    continue
-                if tapped_message_id is not None and tg_len(reply.text) <= TEXT_LIMIT:
-                    try:
-                        await bot.edit_message_text(
-                            reply.text,
-                            chat_id=chat_id,
-                            message_id=tapped_message_id,
-                            parse_mode=parse_mode,
-                            reply_markup=markup,
-                            link_preview_options=no_preview,
-                        )
-                        edited = True
-                        continue
-                    except BadRequest as exc:
-                        if "not modified" in str(exc).lower():
-                            edited = True
-                            continue
-                        log.debug("edit refused (%s); sending instead", exc.message)
-            if not reply.text:
+            if reply.text is None:
                 continue
+            edit = reply.mode == "edit" and tapped_message_id is not None
+            if edit and tg_len(reply.text) <= TEXT_LIMIT:
+                try:
+                    await bot.edit_message_text(
+                        reply.text,
+                        chat_id=chat_id,
+                        message_id=tapped_message_id,
+                        parse_mode=parse_mode,
+                        reply_markup=markup,
+                        link_preview_options=no_preview,
+                    )
+                    continue
+                except BadRequest as exc:
+                    if "not modified" in str(exc).lower():
+                        continue
+                    log.debug("edit refused (%s); sending instead", exc.message)
+            if not reply.text:
+                continue  # nothing to send (an empty text is not a message)
             parts = split_text(reply.text)
             for index, part in enumerate(parts):
                 await bot.send_message(
@@ -145,14 +139,9 @@ async def deliver(
                 )
                 sent += 1
     except Forbidden:
-        strip = False
         log.info("chat=%s blocked the bot; replies dropped", chat_hash(chat_id))
         if raise_forbidden:  # the reminder scheduler marks the chat blocked
             raise
-    finally:
-        # Tidy up even after a failed send: the old keyboard is stale either way.
-        if strip and tidy and not edited and tapped_message_id is not None:
-            await remove_keyboard(bot, chat_id, tapped_message_id)
     return sent
 
 
