@@ -106,10 +106,10 @@ async def deliver(
     no_preview = LinkPreviewOptions(is_disabled=True)
     try:
         for reply in replies:
+            if not reply.text:
+                continue  # a keyboard removal (the tap handler's job) or nothing to send
             markup = keyboard(reply.buttons)
             parse_mode = ParseMode.HTML if reply.html else None
-            if reply.text is None:
-                continue
             edit = reply.mode == "edit" and tapped_message_id is not None
             if edit and tg_len(reply.text) <= TEXT_LIMIT:
                 try:
@@ -126,8 +126,6 @@ async def deliver(
                     if "not modified" in str(exc).lower():
                         continue
                     log.debug("edit refused (%s); sending instead", exc.message)
-            if not reply.text:
-                continue  # nothing to send (an empty text is not a message)
             parts = split_text(reply.text)
             for index, part in enumerate(parts):
                 await bot.send_message(
