@@ -12,7 +12,7 @@ import pytest
 from bot.engine.engine import Engine
 from bot.engine.loader import FlowError, load_bundle
 from bot.engine.model import Event
-from bot.engine.t2s_table import SIMPLIFIED, TRADITIONAL
+import opencc
 from bot.i18n import pick_locale
 from bot.service import Service
 from bot.store.memory import MemoryStore
@@ -97,12 +97,12 @@ def test_parity_names_both_locales_for_a_different_placeholder(tmp_path: Path) -
 # Free text
 
 
-_S2T = dict(zip(SIMPLIFIED, TRADITIONAL, strict=True))
+_S2T = opencc.OpenCC("s2t")
 
 
 def traditional(text: str) -> str:
-    """A crude Simplified → Traditional spelling (enough to test the fold back)."""
-    return "".join(_S2T.get(ch, ch) for ch in text)
+    """The Traditional spelling of ``text`` (OpenCC), to test the fold back."""
+    return str(_S2T.convert(text))
 
 
 @pytest.fixture(scope="module")

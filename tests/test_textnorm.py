@@ -10,8 +10,13 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bot.engine import t2s_table
-from bot.engine.textnorm import normalize, normalize_keyword
+import opencc
+
+from bot.nlu.textnorm import PROTECTED, normalize, normalize_keyword, soft, to_simplified
+
+_T2S = opencc.OpenCC("t2s")
+#: Traditional characters of the shopping vocabulary, for the property tests below.
+_SOME_TRADITIONAL = "貨買賣發質簽訂單號遞運費壞換錯碼顏歡與說寫樣還沒為這個們麼時間後顧務臺幫處理聯繫"
 
 #: The Traditional forms the brief names explicitly (shopping, returns, logistics vocabulary).
 REQUIRED_TRADITIONAL = (
@@ -73,11 +78,24 @@ def test_traditional_words_normalise_to_simplified_synonym__coverage_T2(
     assert normalize(traditional) == normalize_keyword(simplified)
 
 
-def test_table_is_generous_and_consistent__coverage_T2() -> None:
-    assert len(t2s_table.TRADITIONAL) == len(t2s_table.SIMPLIFIED) >= 2000
-    assert len(set(t2s_table.TRADITIONAL)) == len(t2s_table.TRADITIONAL)  # no duplicate keys
-    # a mapping never chains: a Simplified target is not itself a Traditional key
-    assert not set(t2s_table.SIMPLIFIED) & set(t2s_table.TRADITIONAL)
+@pytest.mark.parametrize(
+    ("traditional", "simplified"),
+    [
+        # one Traditional character, two Simplified ones: the word decides (a table can't)
+        ("乾淨", "干净"),
+        ("乾燥", "干燥"),
+        ("瞭解", "了解"),
+        ("頭髮", "头发"),
+        ("發貨", "发货"),
+        # words both sides use keep meeting the Simplified synonym
+        ("聊天截圖", "聊天截图"),
+        ("訂單號", "订单号"),
+    ],
+)
+def test_phrases_convert_by_the_word_not_the_character__coverage_T2(
+    traditional: str, simplified: str
+) -> None:
+    assert normalize(traditional) == simplified
 
 
 @pytest.mark.parametrize(
@@ -149,7 +167,16 @@ def test_compatibility_ideographs_fold_then_map__coverage_T2() -> None:
     assert normalize("①②③") == "123"
 
 
-_TRAD_TO_SIMP = dict(zip(t2s_table.TRADITIONAL, t2s_table.SIMPLIFIED, strict=True))
+def test_the_protected_characters_are_exactly_those_opencc_gets_wrong__coverage_T2() -> None:
+    """Simplified characters that tw2sp changes (么 → 幺) are parked during the conversion."""
+    s2t = opencc.OpenCC("s2t")
+    changed = {
+        chr(cp)
+        for cp in range(0x4E00, 0xA000)
+        if _T2S.convert(chr(cp)) != chr(cp) and s2t.convert(chr(cp)) != chr(cp)
+    }
+    assert changed <= set(PROTECTED), sorted(changed - set(PROTECTED))
+    assert normalize("么么哒 什麼 怎麽") == "么么哒什么怎么"
 
 
 def _reference(text: str) -> str:
@@ -164,13 +191,13 @@ def _reference(text: str) -> str:
         unassigned_emoji = 0x1F000 <= ord(ch) <= 0x1FAFF or 0xE0000 <= ord(ch) <= 0xE007F
         if cat == "Cn" and unassigned_emoji:  # emoji newer than this Python knows
             continue
-        out.append(_TRAD_TO_SIMP.get(ch, ch))
-    return "".join(out)
+        out.append(ch)
+    return to_simplified("".join(out))
 
 
 _MESSAGE_CHARS = st.sampled_from(
     list("退貨货包裹壓压扁了質质量問题！？，。、 \u3000\u200bＡａAa1１😭.-~")
-    + list(t2s_table.TRADITIONAL[:200])
+    + list(_SOME_TRADITIONAL)
 )
 
 
@@ -201,7 +228,7 @@ def test_normalize_leaves_no_space_or_punctuation__coverage_T2(text: str) -> Non
     out = normalize(text)
     assert not any(c.isspace() for c in out)
     assert not any(unicodedata.category(c)[0] == "P" for c in out)
-    assert not any(c in out for c in t2s_table.TRADITIONAL)
+    assert to_simplified(out) == out
 
 
 def test_astral_letters_survive_while_astral_punctuation_goes__coverage_T2() -> None:
@@ -224,3 +251,9 @@ def test_every_single_character_folds_like_the_reference__coverage_T2() -> None:
         if not (agrees and clean and normalize(out) == out):
             wrong.append(f"U+{cp:04X}")
     assert not wrong, wrong[:20]
+
+
+def test_soft_form_keeps_word_boundaries_for_the_model__coverage_T2() -> None:
+    assert soft("  The Seller   REFUSED!!  ") == "the seller refused"
+    assert soft("包裹壓扁了，賣家不理我😡") == "包裹压扁了 卖家不理我"
+    assert soft("！？。") == ""

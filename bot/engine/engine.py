@@ -23,7 +23,7 @@ from bot.engine.intents import Match, Matcher
 from bot.engine.loader import Bundle, ButtonSpec, Locale, Route, StateSpec, load_bundle
 from bot.engine.model import Button, Conversation, Effect, Event, Outcome, Reply
 from bot.engine.slots import DateError, clean_text, parse_date, parse_order_no
-from bot.engine.textnorm import normalize
+from bot.nlu.textnorm import normalize
 
 #: How far /back can go.
 BACK_LIMIT = 30

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.engine.loader import Bundle, Locale, Route, StateSpec
-from bot.engine.textnorm import normalize
+from bot.nlu.textnorm import normalize
 
 
 @dataclass(frozen=True, slots=True)

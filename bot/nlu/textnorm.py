@@ -1,0 +1,135 @@
+"""Text normalisation: one canonical form for what shoppers type.
+
+``normalize`` folds the ways the same words arrive: full-width forms (NFKC), upper case,
+whitespace, zero-width characters, punctuation and symbols (Chinese and ASCII, emoji too), and
+Traditional Chinese, converted to Simplified by OpenCC (``t2s``, which picks the Simplified
+character by the word: 乾淨 → 干净 but 乾坤 stays). Synonyms in the locale files go through :func:`normalize_keyword`, the
+very same function, so a synonym and a message that should match it always meet in the same form.
+:func:`soft` is the form the statistical model reads: the same fold, but punctuation becomes a
+space so word boundaries (English) survive.
+
+OpenCC replaced a hand-generated character table: on phrases whose conversion depends on the word
+(乾淨, 瞭解, 乾燥) the table was wrong where OpenCC is right, and OpenCC costs about 1 µs a
+message. (``tw2sp``, which also rewrites Taiwan vocabulary, was tried and rejected: it turns 截圖
+into 截屏, so a Traditional message no longer meets the mainland synonym 截图.) The width/case/punctuation fold is precomputed per character into one table at import
+(a few tens of ms), so a message costs one ``str.translate``, a quick NFKC check and one OpenCC call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+
+import opencc
+
+__all__ = ["normalize", "normalize_keyword", "soft", "to_simplified"]
+
+#: Unicode general categories removed entirely: punctuation, symbols, separators, controls and
+#: format characters (zero-width space/joiners, BOM, bidi marks), unassigned.
+_DROP_CATEGORIES = frozenset(
+    {"Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Sm", "Sc", "Sk", "So", "Zs", "Zl", "Zp", "Cc", "Cf"}
+)
+#: Outside the Basic Multilingual Plane, the planes that hold punctuation, symbols and format
+#: characters are folded like the BMP (plane 1: historic scripts, emoji, pictographs; plane 14:
+#: tags). Planes 2, 3 and 15-16 hold only ideographs and private use, so they are not scanned.
+_ASTRAL_SCANNED = ((0x10000, 0x1FFFF), (0xE0000, 0xE0FFF))
+#: Emoji, pictograph and tag blocks: their unassigned code points are dropped too, as they are
+#: emoji newer than this Python's Unicode database (the assigned ones are symbols or tags).
+_DROP_ASTRAL_RANGES = ((0x1F000, 0x1FAFF), (0xE0000, 0xE007F))
+#: Variation selectors (emoji/text presentation) are combining marks, not format characters.
+_DROP_EXTRA = frozenset([*range(0xFE00, 0xFE10), *range(0x180B, 0x1810)])
+
+
+#: Blocks (sorted, disjoint) whose characters NFKC, lower-casing and the drop rules leave alone:
+#: CJK Extension A and Unified Ideographs, Hangul syllables, surrogates, private use.
+#: Skipping them halves the import time.
+_IDENTITY_RANGES = (
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xAC00, 0xD7A3),
+    (0xD800, 0xDFFF),
+    (0xE000, 0xF8FF),
+)
+
+
+def _fold_char(ch: str, drop: str | None = None) -> str | None:
+    """Returns what one character becomes: itself, another string, or ``drop`` (None: dropped)."""
+    out = [
+        c if unicodedata.category(c) not in _DROP_CATEGORIES and ord(c) not in _DROP_EXTRA else drop
+        for c in unicodedata.normalize("NFKC", ch).lower()
+    ]
+    return "".join(c for c in out if c is not None) or None
+
+
+def _build_table(drop: str | None = None) -> dict[int, str | None]:
+    """Maps every Basic Multilingual Plane character (and astral punctuation) to its final form.
+
+    Folding per character in one table lets the common case skip ``unicodedata.normalize``
+    (which alone costs more than everything else for a short message with full-width commas).
+    """
+    table: dict[int, str | None] = {}
+    starts = [0, *(hi + 1 for _, hi in _IDENTITY_RANGES)]
+    stops = [*(lo for lo, _ in _IDENTITY_RANGES), 0x10000]
+    candidates = itertools.chain(*(map(range, starts, stops)))
+    for cp in candidates:
+        ch = chr(cp)
+        folded = _fold_char(ch, drop)
+        if folded != ch:
+            table[cp] = folded
+    for lo, hi in _ASTRAL_SCANNED:
+        for cp in range(lo, hi + 1):
+            ch = chr(cp)
+            if unicodedata.category(ch) == "Cn":
+                if any(a <= cp <= b for a, b in _DROP_ASTRAL_RANGES):
+                    table[cp] = drop
+            elif (folded := _fold_char(ch, drop)) != ch:
+                table[cp] = folded
+    return table
+
+
+_TABLE = _build_table()
+_SOFT_TABLE = _build_table(" ")
+_CONVERTER = opencc.OpenCC("t2s")
+_SPACES = re.compile(r" {2,}")
+
+
+#: Simplified characters that OpenCC would still change because they double as variants
+#: (苧 → 苎, which makes the fold non-idempotent). They are parked in the Private Use Area during
+#: the conversion (tests/test_textnorm.py re-derives the list from OpenCC, so a new OpenCC release
+#: cannot change it silently). 麽 is the common variant of 么 and folds to it.
+PROTECTED = {"麽": "么", "苧": "苧", "緼": "緼", "藴": "藴", "輼": "輼", "醖": "醖"}
+_PARK = {ord(k): chr(0xF0000 + ord(v)) for k, v in PROTECTED.items()}
+_UNPARK = {0xF0000 + ord(v): v for v in PROTECTED.values()}
+
+
+def to_simplified(text: str) -> str:
+    """Returns ``text`` with Traditional characters and Taiwan phrasing in Simplified (OpenCC)."""
+    if not text or text.isascii():
+        return text
+    return str(_CONVERTER.convert(text.translate(_PARK))).translate(_UNPARK)
+
+
+def normalize(text: str) -> str:
+    """Returns ``text`` folded for matching: NFKC, lower case, Simplified, no spaces/punctuation."""
+    folded = text.translate(_TABLE)
+    if not unicodedata.is_normalized("NFKC", folded):
+        # Combining sequences or astral compatibility characters: do it the long way.
+        folded = unicodedata.normalize("NFKC", folded).lower().translate(_TABLE)
+    return to_simplified(folded)
+
+
+def soft(text: str) -> str:
+    """Returns ``text`` folded like :func:`normalize`, but punctuation and spaces become one space.
+
+    This is what the statistical model reads: word boundaries matter for English.
+    """
+    folded = text.translate(_SOFT_TABLE)
+    if not unicodedata.is_normalized("NFKC", folded):
+        folded = unicodedata.normalize("NFKC", folded).lower().translate(_SOFT_TABLE)
+    return _SPACES.sub(" ", to_simplified(folded)).strip()
+
+
+def normalize_keyword(word: str) -> str:
+    """Returns a synonym in the form :func:`normalize` gives messages (it is the same function)."""
+    return normalize(word)
