@@ -12,6 +12,7 @@ USAGE = """usage: python -m bench <sub-command> [options]   (add -h for a sub-co
   store         SQLite load+commit, start-up and RSS with 10k/100k (--max 1000000) conversations
   memory        bytes per active conversation held in the process (tracemalloc)
   e2e           our bot vs a bare PTB echo bot over HTTP against the fake Bot API
+  dates         our date parser vs dateparser on tests/nlu/dates.yaml
   all           engine, engine-scale, store, memory, e2e with their defaults
 """
 
@@ -46,12 +47,19 @@ def _e2e(argv: Sequence[str]) -> str:
     return run(argv)
 
 
+def _dates(argv: Sequence[str]) -> str:
+    from bench.dates import main as run
+
+    return run(argv)
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], str]] = {
     "engine": _engine,
     "engine-scale": _engine_scale,
     "store": _store,
     "memory": _memory,
     "e2e": _e2e,
+    "dates": _dates,
 }
 
 

@@ -16,7 +16,9 @@ from bot.nlu.textnorm import PROTECTED, normalize, normalize_keyword, soft, to_s
 
 _T2S = opencc.OpenCC("t2s")
 #: Traditional characters of the shopping vocabulary, for the property tests below.
-_SOME_TRADITIONAL = "貨買賣發質簽訂單號遞運費壞換錯碼顏歡與說寫樣還沒為這個們麼時間後顧務臺幫處理聯繫"
+_SOME_TRADITIONAL = (
+    "貨買賣發質簽訂單號遞運費壞換錯碼顏歡與說寫樣還沒為這個們麼時間後顧務臺幫處理聯繫"
+)
 
 #: The Traditional forms the brief names explicitly (shopping, returns, logistics vocabulary).
 REQUIRED_TRADITIONAL = (

@@ -3,16 +3,17 @@
 ``normalize`` folds the ways the same words arrive: full-width forms (NFKC), upper case,
 whitespace, zero-width characters, punctuation and symbols (Chinese and ASCII, emoji too), and
 Traditional Chinese, converted to Simplified by OpenCC (``t2s``, which picks the Simplified
-character by the word: 乾淨 → 干净 but 乾坤 stays). Synonyms in the locale files go through :func:`normalize_keyword`, the
-very same function, so a synonym and a message that should match it always meet in the same form.
-:func:`soft` is the form the statistical model reads: the same fold, but punctuation becomes a
-space so word boundaries (English) survive.
+character by the word: 乾淨 → 干净 but 乾坤 stays). Synonyms in the locale files go through
+:func:`normalize_keyword`, the very same function, so a synonym and a message that should match
+it always meet in the same form. :func:`soft` is the form the statistical model reads: the same
+fold, but punctuation becomes a space so word boundaries (English) survive.
 
-OpenCC replaced a hand-generated character table: on phrases whose conversion depends on the word
-(乾淨, 瞭解, 乾燥) the table was wrong where OpenCC is right, and OpenCC costs about 1 µs a
+OpenCC replaced a hand-generated character table: on phrases whose conversion depends on the
+word (乾淨, 瞭解, 乾燥) the table was wrong where OpenCC is right, and OpenCC costs about 1 µs a
 message. (``tw2sp``, which also rewrites Taiwan vocabulary, was tried and rejected: it turns 截圖
-into 截屏, so a Traditional message no longer meets the mainland synonym 截图.) The width/case/punctuation fold is precomputed per character into one table at import
-(a few tens of ms), so a message costs one ``str.translate``, a quick NFKC check and one OpenCC call.
+into 截屏, so a Traditional message no longer meets the mainland synonym 截图.) The width, case
+and punctuation fold is precomputed per character into one table at import (a few tens of ms),
+so a message costs one ``str.translate``, a quick NFKC check and one OpenCC call.
 """
 
 from __future__ import annotations
