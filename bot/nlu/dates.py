@@ -240,6 +240,10 @@ _WEEKDAY_EN_RX = (
 )
 _WEEK = r"(?:周|週|星期|礼拜|禮拜)"
 _DAY_SUFFIX = r"[日号號]"
+#: The verbs of "签收五天了" / "收到货一周了": the span counts from them.
+_VERB_BEFORE_SPAN = (
+    r"(?:签收|簽收|签手|收到|到货|到貨|拿到|到手|到了|签|簽|申请|申請|提交|下单|下單|买了|買了)"
+)
 #: What may not follow "9.9": it is then a price, a weight or a size, not a date.
 _NOT_A_DATE = r"(?!\s*(?:元|块|塊|包邮|包郵|折|斤|公斤|kg|g\b|米|cm|mm|m\b|%|倍|寸|码|碼|l\b|ml))"
 #: What may not follow "20号": it is then an address or a bus line, not a date.
@@ -391,10 +395,13 @@ def _en_ago(m: re.Match[str], today: date) -> date | DateError:
 
 def _en_weekday(m: re.Match[str], today: date) -> date | DateError:
     wd = _WEEKDAY_EN[m["wd"][:4] if m["wd"][:4] in _WEEKDAY_EN else m["wd"][:3]]
-    if (m["rel"] or "").startswith("this"):
+    rel = m["rel"] or ""
+    if rel.startswith("this"):
         return _week_of(today, 0, wd)
-    if (m["rel"] or "").startswith("next"):
+    if rel.startswith("next"):
         return _week_of(today, -1, wd)
+    if rel.startswith("last"):  # "last monday" is 上周一: the Monday of last week
+        return _week_of(today, 1, wd)
     return _weekday_before(today, wd)
 
 
@@ -503,10 +510,22 @@ _PATTERNS: list[tuple[re.Pattern[str], Handler, bool]] = [
     ),
     (
         re.compile(
-            r"(?:签收|簽收|收到|到货|到貨|拿到|到手|到了|签|簽|申请|申請|提交|下单|下單|买了|買了)"
-            r"\s*(?:了|有)?\s*(?P<n>" + _NUM + r")\s*(?:天|日)\s*了"
+            _VERB_BEFORE_SPAN
+            + r"\s*(?:了|有)?\s*(?:货|貨)?\s*(?P<n>"
+            + _NUM
+            + r")\s*(?:天|日)\s*了"
         ),
         _days_ago,
+        False,
+    ),
+    (
+        re.compile(
+            _VERB_BEFORE_SPAN
+            + r"\s*(?:了|有)?\s*(?:货|貨)?\s*(?P<n>"
+            + _NUM
+            + r")?\s*(?:个|個)?\s*(?:星期|礼拜|禮拜|周|週)\s*了"
+        ),
+        _weeks_ago,
         False,
     ),
     (
@@ -587,6 +606,10 @@ _ROLE_WORDS: dict[str, tuple[str, ...]] = {
         "到貨",
         "到的",
         "到了",
+        "才到",
+        "就到",
+        "送来",
+        "送來",
         "拿到",
         "拿的",
         "取件",
@@ -599,6 +622,10 @@ _ROLE_WORDS: dict[str, tuple[str, ...]] = {
         "送達",
         "received",
         "receive",
+        "recieved",
+        "recived",
+        "got",
+        "签手",
         "delivered",
         "arrived",
         "got it",
@@ -660,7 +687,10 @@ _ROLES_BY_WORD = sorted(
 )
 _CLAUSE_END = re.compile(r"[，,。.!！?？;；\n]")
 #: How far from a date its verb may be, in characters, after it and before it.
-_AFTER, _BEFORE = 10, 14
+_AFTER, _BEFORE = 10, 24
+#: A date with no verb is the signing date only in a message that is little more than the date
+#: (the answer to "which day did you sign for it?"): at most this many other characters.
+_BARE_SLACK = 4
 
 
 def _role(s: str, start: int, end: int) -> tuple[str, bool]:
@@ -731,6 +761,8 @@ def find_dates(text: str, today: date) -> list[DateMention]:
         rest = len(s) - (f.end - f.start)
         if f.weak and not has_verb and rest > 4:
             continue
+        if not has_verb and rest > _BARE_SLACK:
+            role = "other"  # "今天天气怎么样": a day, but not the day of anything we ask about
         value, error = (None, f.value) if isinstance(f.value, DateError) else (f.value, None)
         if value is not None and value > today:
             value, error = None, DateError.FUTURE

@@ -24,7 +24,7 @@ import unicodedata
 
 import opencc
 
-__all__ = ["normalize", "normalize_keyword", "soft", "to_simplified"]
+__all__ = ["negated", "normalize", "normalize_keyword", "soft", "to_simplified"]
 
 #: Unicode general categories removed entirely: punctuation, symbols, separators, controls and
 #: format characters (zero-width space/joiners, BOM, bidi marks), unassigned.
@@ -89,8 +89,8 @@ def _build_table(drop: str | None = None) -> dict[int, str | None]:
     return table
 
 
-_TABLE = _build_table()
-_SOFT_TABLE = _build_table(" ")
+#: One table for both forms: what is dropped becomes a space, which :func:`normalize` removes.
+_TABLE = _build_table(" ")
 _CONVERTER = opencc.OpenCC("t2s")
 _SPACES = re.compile(r" {2,}")
 
@@ -113,10 +113,10 @@ def to_simplified(text: str) -> str:
 
 def normalize(text: str) -> str:
     """Returns ``text`` folded for matching: NFKC, lower case, Simplified, no spaces/punctuation."""
-    folded = text.translate(_TABLE)
+    folded = text.translate(_TABLE).replace(" ", "")
     if not unicodedata.is_normalized("NFKC", folded):
         # Combining sequences or astral compatibility characters: do it the long way.
-        folded = unicodedata.normalize("NFKC", folded).lower().translate(_TABLE)
+        folded = unicodedata.normalize("NFKC", folded).lower().translate(_TABLE).replace(" ", "")
     return to_simplified(folded)
 
 
@@ -125,12 +125,22 @@ def soft(text: str) -> str:
 
     This is what the statistical model reads: word boundaries matter for English.
     """
-    folded = text.translate(_SOFT_TABLE)
+    folded = text.translate(_TABLE)
     if not unicodedata.is_normalized("NFKC", folded):
-        folded = unicodedata.normalize("NFKC", folded).lower().translate(_SOFT_TABLE)
+        folded = unicodedata.normalize("NFKC", folded).lower().translate(_TABLE)
     return _SPACES.sub(" ", to_simplified(folded)).strip()
 
 
 def normalize_keyword(word: str) -> str:
     """Returns a synonym in the form :func:`normalize` gives messages (it is the same function)."""
     return normalize(word)
+
+
+#: Words that turn the synonym right after them around: 不同意了 is not 同意了.
+_NEGATORS = ("不", "没", "沒", "未", "别", "別", "非", "无", "無", "not", "n't", "no", "never")
+
+
+def negated(folded: str, at: int) -> bool:
+    """Whether the word found at ``at`` of a folded text (:func:`normalize`) follows a negator."""
+    before = folded[max(0, at - 5) : at]
+    return any(before.endswith(n) for n in _NEGATORS)

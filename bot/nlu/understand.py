@@ -1,0 +1,248 @@
+"""From a message to a frame: the ranked intents and every fact the message states.
+
+:class:`Understanding` combines the statistical model (:mod:`bot.nlu.model`: the intent and the
+entities with a closed set of values) with the rules for dates (:mod:`bot.nlu.dates`), order
+numbers and the seller's words (:mod:`bot.nlu.entities`) and the language (:mod:`bot.nlu.lang`).
+It is pure: no I/O after loading, no clock (``today`` comes in).
+
+The intent and the entities are decoded together under the labelling rules of
+docs/nlu-labels.md, which the independent per-head classifiers cannot know: a message that only
+gives facts has no problem (else it reports one), a seller's refusal makes it an intervention
+unless the shopper asks for a person or an outside body, a message asking for an outcome is a
+request (not mere facts), "tracking says signed but I have nothing" goes with the
+``not_received`` intent, and small talk states no problem.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+from bot.nlu.data import CLASS_ENTITIES, Labels, load_labels
+from bot.nlu.dates import DateError, DateMention, find_dates, signed_date
+from bot.nlu.entities import amount, order_number, seller_words
+from bot.nlu.lang import detect
+from bot.nlu.model import NONE, Model, cue_spans, load_or_train
+
+__all__ = ["Frame", "Understanding"]
+
+#: What a seller did that makes the message an intervention.
+REFUSALS = frozenset({"refused", "ignored", "refused_cancel", "blames_buyer", "no_agreement"})
+#: Intents that outrank an intervention (docs/nlu-labels.md, the precedence table).
+ABOVE_INTERVENTION = frozenset({"human", "complain_outside", "intervention"})
+#: Intents that may go with tracking that says signed while the shopper has nothing.
+WITH_NOT_RECEIVED = frozenset(
+    {"human", "complain_outside", "intervention", "refund_late", "refund_progress", "not_received"}
+)
+#: Intents that state no facts about the order.
+SMALL_TALK = frozenset({"greet", "thanks", "bye", "affirm", "deny", "restart", "out_of_scope"})
+#: A message at most this long (folded) that is mostly one synonym is read as that synonym.
+SHORT_MESSAGE = 8
+#: The probability a value gets when the whole short message is one of its synonyms.
+WHOLE_FLOOR = 0.9
+#: ... and when a synonym is a third of a short message ("包裹滞留了").
+SHORT_FLOOR = 0.65
+#: Candidates per head considered by the joint decoding.
+_TOP = {"intent": 5, "problem": 3, "seller": 3, "status": 3, "want": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """What one message says."""
+
+    text: str
+    lang: str
+    #: The message itself shows its language (English words, script-specific characters).
+    lang_sure: bool
+    #: Intents with their probability, likeliest (after decoding) first.
+    intents: tuple[tuple[str, float], ...]
+    status: str | None = None
+    problem: str | None = None
+    category: str | None = None
+    seller: str | None = None
+    want: str | None = None
+    signed_date: date | None = None
+    #: A signing date was given but cannot be used (a day to come, a day that does not exist).
+    date_error: DateError | None = None
+    dates: tuple[DateMention, ...] = ()
+    order_no: str | None = None
+    seller_said: str | None = None
+    amount: str | None = None
+    #: Each entity head's probability for the value chosen (for reports and thresholds).
+    certainty: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def intent(self) -> str:
+        """The likeliest intent."""
+        return self.intents[0][0]
+
+    @property
+    def confidence(self) -> float:
+        """The likeliest intent's probability."""
+        return self.intents[0][1]
+
+    def entities(self) -> dict[str, Any]:
+        """The facts found, as ``{name: value}`` (dates as ``date``), in the labelling format."""
+        out: dict[str, Any] = {}
+        for key in (*CLASS_ENTITIES, "signed_date", "order_no", "seller_said"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+class Understanding:
+    """Turns a message into a :class:`Frame` (loaded once; then pure and fast)."""
+
+    def __init__(self, model: Model, labels: Labels, order_pattern: str) -> None:
+        self.model = model
+        self.labels = labels
+        self.order_pattern = re.compile(order_pattern)
+        self._heads = {h.name for h in model.heads}
+        #: (entity, value) of each cue group that names an entity value (``lexicon:``).
+        groups = list(model.cues)
+        self._lexicon: dict[int, tuple[str, str]] = {}
+        for entity, pattern in labels.lexicon.items():
+            for value in labels.entities.get(entity, ()):
+                name = pattern.format(value=value)
+                if name in groups:
+                    self._lexicon[groups.index(name)] = (entity, value)
+
+    @classmethod
+    def load(cls, root: Path, order_pattern: str, cache_dir: Path | None = None) -> Understanding:
+        """Loads (or trains, once per data version) the model for the data under ``root``."""
+        labels = load_labels(root / "config" / "nlu.yaml")
+        return cls(load_or_train(root, cache_dir), labels, order_pattern)
+
+    def parse(self, text: str, today: date) -> Frame:
+        """Returns what ``text`` says; ``today`` resolves its relative dates."""
+        language = detect(text)
+        scores = self._with_lexicon(text, self.model.scores(text))
+        decoded = self._decode(scores)
+        ranked = _given_facts(scores["intent"], decoded)
+        mentions = find_dates(text, today)
+        signed = signed_date(mentions)
+        values = {k: decoded.get(k) for k in CLASS_ENTITIES}
+        if values["status"] == "not_received":
+            signed = None  # the tracking's date is not a receipt
+        certainty = {
+            k: dict(scores[k]).get(v or NONE, 0.0) for k, v in values.items() if k in scores
+        }
+        return Frame(
+            text=text,
+            lang=language.name,
+            lang_sure=language.sure,
+            intents=tuple(ranked),
+            status=values["status"],
+            problem=values["problem"],
+            category=values["category"],
+            seller=values["seller"],
+            want=values["want"],
+            signed_date=signed.value if signed else None,
+            date_error=signed.error if signed and signed.value is None else None,
+            dates=tuple(mentions),
+            order_no=order_number(text, self.order_pattern),
+            seller_said=seller_words(text),
+            amount=amount(text),
+            certainty=certainty,
+        )
+
+    def _with_lexicon(
+        self, text: str, scores: dict[str, list[tuple[str, float]]]
+    ) -> dict[str, list[tuple[str, float]]]:
+        """Raises a value named by a synonym in ``text`` to at least the lexicon floor.
+
+        A short message that is mostly that synonym ("山寨", "包裹破損了") is the synonym: the old
+        exact match, which the model must not undo, gets :data:`WHOLE_FLOOR`.
+        """
+        if not self._lexicon or self.labels.lexicon_floor <= 0:
+            return scores
+        spans, size = cue_spans(self.model.cue_rx, text)
+        for j, length in sorted(spans.items(), key=lambda item: item[1]):  # longest word last
+            if j not in self._lexicon:
+                continue
+            floor = self.labels.lexicon_floor
+            if size <= SHORT_MESSAGE and length * 2 >= size:
+                floor = WHOLE_FLOOR
+            elif size <= SHORT_MESSAGE and length * 3 >= size:
+                floor = SHORT_FLOOR
+            entity, value = self._lexicon[j]
+            probs = dict(scores[entity])
+            if probs.get(value, 0.0) >= floor:
+                continue
+            rest = sum(p for k, p in probs.items() if k != value) or 1.0
+            scale = (1.0 - floor) / rest  # the others keep their proportions
+            probs = {k: (floor if k == value else p * scale) for k, p in probs.items()}
+            scores[entity] = sorted(probs.items(), key=lambda x: -x[1])
+        return scores
+
+    def _decode(self, scores: dict[str, list[tuple[str, float]]]) -> dict[str, str | None]:
+        """Picks the intent and entity values of best joint probability that obey the rules."""
+        choice: dict[str, str | None] = {}
+        for key in CLASS_ENTITIES:
+            if key in scores and key not in _TOP:
+                best = scores[key][0][0]
+                choice[key] = None if best == NONE else best
+        heads = [h for h in _TOP if h in scores]
+        options = [scores[h][: _TOP[h]] for h in heads]
+        best_score = -math.inf
+        best_combo: tuple[tuple[str, float], ...] | None = None
+        for combo in product(*options):
+            picked = dict(zip(heads, (label for label, _ in combo), strict=True))
+            if not _allowed(picked):
+                continue
+            score = sum(math.log(max(p, 1e-12)) for _, p in combo)
+            if score > best_score:
+                best_score, best_combo = score, combo
+        if best_combo is None:  # nothing obeys the rules: take each head's best
+            best_combo = tuple(o[0] for o in options)
+        for head, (label, _) in zip(heads, best_combo, strict=True):
+            choice[head] = None if label == NONE else label
+        return choice
+
+
+def _given_facts(
+    intents: list[tuple[str, float]], decoded: dict[str, str | None]
+) -> list[tuple[str, float]]:
+    """The intents' probabilities given the facts decided: impossible ones drop out.
+
+    "仿品" alone: the model says ``inform`` 0.64, ``report_problem`` 0.34, but with the problem
+    decided (a fake), a message that only gives facts is ruled out, so ``report_problem`` is
+    near certain. The decided intent comes first.
+    """
+    facts = {k: v if v is not None else NONE for k, v in decoded.items() if k != "intent"}
+    allowed = [(i, p) for i, p in intents if _allowed({**facts, "intent": i})]
+    total = sum(p for _, p in allowed)
+    if not allowed or total <= 0:
+        return list(intents)
+    ranked = sorted(((i, p / total) for i, p in allowed), key=lambda x: -x[1])
+    chosen = decoded.get("intent")
+    first = [r for r in ranked if r[0] == chosen]
+    return first + [r for r in ranked if r[0] != chosen]
+
+
+def _allowed(picked: dict[str, str]) -> bool:
+    """The labelling rules that tie the intent to the entities (docs/nlu-labels.md)."""
+    intent = picked.get("intent", "")
+    problem = picked.get("problem", NONE)
+    seller = picked.get("seller", NONE)
+    status = picked.get("status", NONE)
+    want = picked.get("want", NONE)
+    if intent == "inform" and problem != NONE:
+        return False
+    if intent == "inform" and want != NONE and seller not in ("agreed", "negotiating"):
+        return False  # asking for an outcome is a request, not a fact
+    if intent == "report_problem" and problem == NONE:
+        return False
+    if seller in REFUSALS and intent not in ABOVE_INTERVENTION:
+        return False
+    if intent == "not_received" and status != "not_received":
+        return False
+    if status == "not_received" and intent not in WITH_NOT_RECEIVED:
+        return False
+    return not (intent in SMALL_TALK and (problem != NONE or seller != NONE))
