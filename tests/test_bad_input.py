@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.cases import EngineTexts, card_text, shopper_text
-from bot.engine.engine import TEXT_LIMIT
+from bot.engine.freetext import TEXT_LIMIT
 from bot.engine.model import Button, Event, Outcome
 from bot.service import Service
 from bot.store.base import Store

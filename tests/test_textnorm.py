@@ -6,11 +6,10 @@ from __future__ import annotations
 import itertools
 import unicodedata
 
+import opencc
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-
-import opencc
 
 from bot.nlu.textnorm import PROTECTED, normalize, normalize_keyword, soft, to_simplified
 

@@ -9,9 +9,10 @@ is a small record, never a model kept alive in the machine.
 from __future__ import annotations
 
 import html
+import re
 import threading
 from collections.abc import Callable, Iterable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,22 +20,35 @@ from zoneinfo import ZoneInfo
 from transitions import Machine
 
 from bot.engine import actions
-from bot.engine.intents import Match, Matcher
+from bot.engine.freetext import SUGGEST_BASE, TypedText
+from bot.engine.intents import Matcher
 from bot.engine.loader import Bundle, ButtonSpec, Locale, Route, StateSpec, load_bundle
 from bot.engine.model import Button, Conversation, Effect, Event, Outcome, Reply
 from bot.engine.slots import DateError, clean_text, parse_date, parse_order_no
-from bot.nlu.textnorm import normalize
+from bot.nlu.understand import Understanding
 
 #: How far /back can go.
 BACK_LIMIT = 30
 #: Wrong answers to one question before the bot offers a way out.
 MAX_MISSES = 3
-#: Longest free text kept in a slot.
-TEXT_LIMIT = 500
 #: Automatic (branch) hops allowed while entering a state.
 MAX_HOPS = 20
 #: Evidence file ids kept in a conversation before a case exists.
 EVIDENCE_LIMIT = 30
+#: How sure the understanding step must be (overridden by ``thresholds:`` in config/nlu.yaml).
+DEFAULT_THRESHOLDS = {"route": 0.5, "switch": 0.6, "fact": 0.5, "suggest": 0.12, "suggestions": 3}
+#: Facts listed by ``{known_facts}`` (the T3 confirmation), in this order, if known.
+KNOWN_FACTS = (
+    "status",
+    "problem",
+    "signed_date",
+    "category",
+    "order_no",
+    "seller_status",
+    "request",
+)
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 #: Button indexes for the "three misses" offer (not part of any state's button list).
 _SKIP, _HUMAN, _MENU = 100, 101, 102
 _EVIDENCE_MEDIA = frozenset({"photo", "video", "document"})
@@ -52,26 +66,65 @@ class _Cursor:
 
 
 class _Values(dict[str, str]):
-    """Placeholder values, computed on demand and HTML-escaped."""
+    """Placeholder values, computed on demand and HTML-escaped.
 
-    def __init__(self, engine: Engine, loc: Locale, slots: dict[str, Any], extra: dict[str, Any]):
+    A slot holding an ISO date (``2026-11-27``) or time is shown in the locale's format
+    (``fmt.date``, ``fmt.date_year``, ``fmt.time``); ``{known_facts}`` lists what the shopper has
+    told so far (``fact.<slot>`` lines). Words of ``values:`` may name other placeholders.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        loc: Locale,
+        slots: dict[str, Any],
+        extra: dict[str, Any],
+        today: date | None = None,
+    ):
         super().__init__()
         self._engine = engine
         self._loc = loc
         self._slots = slots
         self._extra = extra
+        self._today = today
 
     def __missing__(self, key: str) -> str:
+        self[key] = ""  # a value naming itself renders empty instead of looping
         if key in self._extra:
             value = html.escape(str(self._extra[key]), quote=False)
+        elif key == "known_facts":
+            value = self._facts()
         elif key in self._slots and self._slots[key] not in (None, ""):
-            value = html.escape(self._engine.words(self._loc, key, self._slots[key]), quote=False)
+            value = self.show(key, self._slots[key])
         elif key in self._engine.bundle.policy:
             value = html.escape(str(self._engine.bundle.policy[key]), quote=False)
         else:
             value = self._loc.messages.get("sys.not_given", "—")
         self[key] = value
         return value
+
+    def show(self, key: str, raw: Any) -> str:
+        """One slot value as the shopper reads it."""
+        if isinstance(raw, str) and _ISO_DATE.match(raw):
+            return self._engine.format_date(self._loc, date.fromisoformat(raw), self._today)
+        if isinstance(raw, str) and _ISO_TIME.match(raw):
+            return self._engine.format_time(self._loc, datetime.fromisoformat(raw), self._today)
+        words = self._engine.words(self._loc, key, raw)
+        if words != str(raw) and "{" in words:  # locale words that name placeholders
+            return words.format_map(self)
+        return html.escape(words, quote=False)
+
+    def _facts(self) -> str:
+        lines = []
+        for slot in KNOWN_FACTS:
+            raw = self._slots.get(slot)
+            key = f"fact.{slot}"
+            if raw in (None, "") or key not in self._loc.messages:
+                continue
+            if slot == "order_no" and raw == "unknown":
+                continue
+            lines.append(self._loc.messages[key].format(value=self.show(slot, raw)))
+        return "\n".join(lines)
 
 
 class _Turn:
@@ -88,19 +141,26 @@ class _Turn:
         self.effects: list[Effect] = []
 
 
-class Engine:
+class Engine(TypedText):
     """Runs conversations over flows loaded from YAML."""
 
-    def __init__(self, bundle: Bundle, tz: str = "Asia/Shanghai") -> None:
+    def __init__(
+        self, bundle: Bundle, tz: str = "Asia/Shanghai", nlu: Understanding | None = None
+    ) -> None:
         self.bundle = bundle
         self.tz = ZoneInfo(tz)
         self.matcher = Matcher(bundle)
-        self._conditions = {
-            rule.cond: actions.compile_condition(rule.cond)
-            for spec in bundle.states.values()
-            for rule in spec.branch
-            if rule.cond
-        }
+        self.nlu = nlu
+        self.thresholds = dict(DEFAULT_THRESHOLDS)
+        if nlu is not None:
+            self.thresholds.update(nlu.labels.thresholds)
+        #: Intents a "你是想问…" button may stand for (its index is in the callback data).
+        self._suggestable = tuple(
+            sorted(i for i in bundle.global_intents if i in bundle.nlu_intents)
+        )
+        conds = [rule.cond for spec in bundle.states.values() for rule in spec.branch]
+        conds += [b.cond for spec in bundle.states.values() for b in spec.buttons]
+        self._conditions = {c: actions.compile_condition(c) for c in conds if c}
         self._cursor = _Cursor()
         self._cursor_lock = threading.Lock()
         self._machine = Machine(
@@ -118,9 +178,21 @@ class Engine:
         }
 
     @classmethod
-    def load(cls, root: Path, tz: str = "Asia/Shanghai") -> Engine:
-        """Loads and validates everything under ``root``; raises ``FlowError``."""
-        return cls(load_bundle(root), tz)
+    def load(cls, root: Path, tz: str = "Asia/Shanghai", cache_dir: Path | None = None) -> Engine:
+        """Loads and validates everything under ``root``; raises ``FlowError``.
+
+        With ``config/nlu.yaml`` the understanding step is loaded too (its model is trained on the
+        first start and cached in ``cache_dir``; raises ``NluDataError`` or ``TrainingFailed``).
+        """
+        bundle = load_bundle(root)
+        nlu = None
+        if bundle.nlu_intents:
+            pattern = str(bundle.policy.get("order_number_pattern", r"^\d{10,30}$"))
+            nlu = Understanding.load(root, pattern, cache_dir)
+        return cls(bundle, tz, nlu)
+
+    def _check(self, cond: str, slots: dict[str, Any]) -> bool:
+        return self._conditions[cond](slots)
 
     # ------------------------------------------------------------------------------------------
     # The machine
@@ -202,6 +274,19 @@ class Engine:
                 return table[key]
         return str(value)
 
+    def format_date(self, loc: Locale, d: date, today: date | None = None) -> str:
+        """A date in the locale's words (``fmt.date``, or ``fmt.date_year`` in another year)."""
+        key = "fmt.date" if today is None or d.year == today.year else "fmt.date_year"
+        template = loc.messages.get(key) or "{year}-{month:02d}-{day:02d}"
+        month_name = loc.values.get("month", {}).get(str(d.month), str(d.month))
+        return template.format(year=d.year, month=d.month, day=d.day, month_name=month_name)
+
+    def format_time(self, loc: Locale, moment: datetime, today: date | None = None) -> str:
+        """A date and time in the locale's words (``fmt.time``: ``{date}`` and ``{hm}``)."""
+        local = moment.astimezone(self.tz) if moment.tzinfo else moment
+        template = loc.messages.get("fmt.time") or "{date} {hm}"
+        return template.format(date=self.format_date(loc, local.date(), today), hm=f"{local:%H:%M}")
+
     def handle(self, conv: Conversation, event: Event) -> Outcome:
         """Applies one event to a copy of ``conv``; returns it with the replies and effects."""
         conv = Conversation(
@@ -217,6 +302,7 @@ class Engine:
             case_id=conv.case_id,
             mode=conv.mode,
             updated_at=event.now.timestamp(),
+            locale_pinned=conv.locale_pinned,
         )
         before = conv.state
         loc = self._locale(conv.locale)
@@ -252,19 +338,7 @@ class Engine:
         name = t.event.command.lower()
         b = self.bundle
         if name in ("start", "restart", "cancel"):
-            if name == "cancel":
-                self._say(t, "sys.cancelled")
-            elif name == "restart":
-                self._say(t, "sys.restarted")
-            keep = {k: v for k, v in t.conv.slots.items() if k in ("evidence_ids", "evidence_sent")}
-            t.conv.slots = keep
-            t.conv.back = []
-            t.conv.misses = 0
-            if t.conv.mode == "agent":
-                t.effects.append(Effect("agent_left", {}))
-            t.conv.mode = "bot"
-            t.conv.state = b.root
-            self._enter(t)
+            self._restart(t, name)
         elif name == "help":
             self._say(t, "sys.help")
             self._show(t, t.conv.state, text=False)
@@ -275,6 +349,22 @@ class Engine:
         else:
             self._say(t, "sys.unknown_command", command="/" + name[:32])
             self._show(t, t.conv.state, text=False)
+
+    def _restart(self, t: _Turn, name: str) -> None:
+        """``/start``, ``/restart``, ``/cancel`` or typing 重新开始: to the root, slots cleared."""
+        if name == "cancel":
+            self._say(t, "sys.cancelled")
+        elif name == "restart":
+            self._say(t, "sys.restarted")
+        keep = {k: v for k, v in t.conv.slots.items() if k in ("evidence_ids", "evidence_sent")}
+        t.conv.slots = keep
+        t.conv.back = []
+        t.conv.misses = 0
+        if t.conv.mode == "agent":
+            t.effects.append(Effect("agent_left", {}))
+        t.conv.mode = "bot"
+        t.conv.state = self.bundle.root
+        self._enter(t)
 
     def _to_agent(self, t: _Turn) -> None:
         """While a human agent has the chat, the flow pauses and the words go to the agent."""
@@ -295,6 +385,10 @@ class Engine:
             if prev in self.bundle.states:
                 conv.misses = 0
                 conv.state = prev
+                # Going back to a question means answering it again: forget the old answer.
+                asked = self._asked_slot(self.bundle.states[prev])
+                if asked:
+                    conv.slots.pop(asked, None)
                 self._enter(t)
                 return
         self._say(t, "sys.back_at_start")
@@ -315,9 +409,12 @@ class Engine:
             return self._outdated(t)
         t.replies.append(Reply(None, mode="edit"))
         if idx >= _SKIP:
-            if spec.id != conv.state or idx > _MENU:
+            suggestion = SUGGEST_BASE <= idx < SUGGEST_BASE + len(self._suggestable)
+            if spec.id != conv.state or (idx > _MENU and not suggestion):
                 return self._outdated(t)
             conv.last_cb = data
+            if suggestion:
+                return self._suggested(t, idx - SUGGEST_BASE)
             return self._special(t, idx)
         if idx >= len(spec.buttons):
             return self._outdated(t)
@@ -348,42 +445,6 @@ class Engine:
 
     def _press(self, t: _Turn, btn: ButtonSpec) -> None:
         self._go(t, btn.route, f"b{btn.index}")
-
-    def _on_text(self, t: _Turn) -> None:
-        conv = t.conv
-        text, trimmed = clean_text(t.event.text, TEXT_LIMIT)
-        if trimmed:
-            self._say(t, "sys.too_long", limit=TEXT_LIMIT)
-        spec = self.bundle.states[conv.state]
-        slot = spec.slot
-        if slot and slot.type == "text":
-            m = self.matcher.match(conv.locale, conv.state, text, exact=True)
-            if m and not self._restarts_own_flow(conv.state, m):
-                return self._route_match(t, spec, m.route, m.button)
-            if text:
-                conv.slots[slot.name] = text
-                return self._go(t, Route(slot.to), "slot")
-            return self._miss(t, spec, "sys.slot.text.invalid")
-        if slot:
-            error_key = self._parse_slot(t, slot.type, slot.name, text)
-            if error_key is None:
-                return self._go(t, Route(slot.to), "slot")
-        m = self.matcher.match(conv.locale, conv.state, text)
-        if m:
-            said = len(t.replies)
-            self._route_match(t, spec, m.route, m.button)
-            if m.local and m.button is not None and not slot:
-                self._second_fact(t, normalize(text).replace(m.word, "", 1), said)
-            return
-        if slot:
-            return self._miss(t, spec, error_key or "sys.fallback")
-        self._say(t, "sys.fallback")
-        self._show(t, conv.state, text=False)
-
-    @staticmethod
-    def _restarts_own_flow(state: str, m: Match) -> bool:
-        """A phrase typed as an answer must not restart the script the shopper is answering."""
-        return not m.local and m.route.to.split(".", 1)[0] == state.split(".", 1)[0]
 
     def _second_fact(self, t: _Turn, rest: str, said: int) -> None:
         """One message, two facts ("昨天签收的，打开发现是坏的"): answer the next question too.
@@ -442,9 +503,7 @@ class Engine:
             (Button(t.loc.buttons["btn.human"], f"{conv.step}|{sid}|{_HUMAN}"),),
             (Button(t.loc.buttons["btn.menu"], f"{conv.step}|{sid}|{_MENU}"),),
         ]
-        t.replies.append(
-            Reply(self._render(t.loc, "sys.slot.skip_offer", conv.slots, {}), tuple(buttons))
-        )
+        t.replies.append(Reply(self._text(t, "sys.slot.skip_offer"), tuple(buttons)))
 
     def _on_media(self, t: _Turn) -> None:
         ev, conv = t.event, t.conv
@@ -483,7 +542,11 @@ class Engine:
             if key == "locale":  # a language choice belongs to the conversation, not a slot
                 if isinstance(value, str) and value in self.bundle.locales:
                     conv.locale = value
+                    conv.locale_pinned = True
                     t.loc = self.bundle.locales[value]
+                continue
+            if value is None:  # `set: {x: null}`: the shopper wants to give x again
+                conv.slots.pop(key, None)
                 continue
             conv.slots[key] = value
         source = conv.state
@@ -495,15 +558,43 @@ class Engine:
         self._enter(t)
 
     def _enter(self, t: _Turn) -> None:
-        """Runs the state's actions, follows automatic branches, then speaks."""
+        """Runs the state's actions, follows automatic branches, then speaks.
+
+        A question whose answer is already known is not asked: the state's other messages are
+        said and the conversation moves on as if the shopper had answered it.
+        """
         conv = t.conv
         for _ in range(MAX_HOPS):
             spec = self.bundle.states[conv.state]
             self._run_actions(t, spec)
-            if not spec.branch:
+            if spec.branch:
+                self._fire(conv, "auto")
+                continue
+            trigger = self._known_answer(t, spec)
+            if trigger is None:
                 break
-            self._fire(conv, "auto")
+            for key in spec.say[:-1]:
+                self._say(t, key)
+            self._fire(conv, trigger)
         self._show(t, conv.state)
+
+    @staticmethod
+    def _asked_slot(spec: StateSpec) -> str | None:
+        """The slot a state asks for: its typed question, or ``asks:``."""
+        return spec.slot.name if spec.slot else spec.asks
+
+    def _known_answer(self, t: _Turn, spec: StateSpec) -> str | None:
+        """The trigger that answers ``spec``'s question from what is known, or None."""
+        slots = t.conv.slots
+        if spec.slot:
+            return "slot" if slots.get(spec.slot.name) not in (None, "") else None
+        if spec.asks is None or slots.get(spec.asks) in (None, ""):
+            return None
+        value = slots[spec.asks]
+        for btn in spec.buttons:
+            if (spec.asks, value) in btn.route.set and self._visible(t, btn):
+                return f"b{btn.index}"
+        return None
 
     def _run_actions(self, t: _Turn, spec: StateSpec) -> None:
         conv = t.conv
@@ -526,15 +617,24 @@ class Engine:
         for kind in spec.effects:
             t.effects.append(Effect(kind, {}))
 
-    def _show(self, t: _Turn, sid: str, *, text: bool = True) -> None:
-        """Sends the state's messages (or, with ``text=False``, only its buttons again)."""
+    def _show(self, t: _Turn, sid: str, *, text: bool = True, menu: bool = False) -> None:
+        """Sends the state's messages (or, with ``text=False``, only its buttons again).
+
+        ``menu`` adds a way back to the main menu when the state's buttons have none.
+        """
         spec = self.bundle.states[sid]
         buttons = self._buttons(t, spec)
+        root = self.bundle.root
+        if menu and sid != root and not any(b.route.to == root for b in spec.buttons):
+            back = Button(t.loc.buttons["btn.menu"], f"{t.conv.step}|{sid}|{_MENU}")
+            buttons = (*buttons, (back,))
         if text and spec.say:
             for i, key in enumerate(spec.say):
                 last = i == len(spec.say) - 1
                 t.replies.append(
-                    Reply(self._render(t.loc, key, t.conv.slots, {}), buttons if last else ())
+                    Reply(
+                        self._render(t.loc, key, t.conv.slots, {}, t.today), buttons if last else ()
+                    )
                 )
         elif buttons:
             # Re-attach the options to the last thing said, so they stay on screen.
@@ -543,22 +643,37 @@ class Engine:
                 t.replies.append(Reply(last_reply.text, buttons, html=last_reply.html))
             elif spec.say:
                 t.replies.append(
-                    Reply(self._render(t.loc, spec.say[-1], t.conv.slots, {}), buttons)
+                    Reply(self._render(t.loc, spec.say[-1], t.conv.slots, {}, t.today), buttons)
                 )
 
     def _buttons(self, t: _Turn, spec: StateSpec) -> tuple[tuple[Button, ...], ...]:
         step, sid, labels = t.conv.step, spec.id, t.loc.buttons
-        return tuple(
-            tuple(Button(labels[spec.buttons[i].text], f"{step}|{sid}|{i}") for i in row)
+        rows = (
+            tuple(
+                Button(labels[spec.buttons[i].text], f"{step}|{sid}|{i}")
+                for i in row
+                if self._visible(t, spec.buttons[i])
+            )
             for row in spec.rows
         )
+        return tuple(row for row in rows if row)
 
     def _say(self, t: _Turn, key: str, **extra: Any) -> None:
-        t.replies.append(Reply(self._render(t.loc, key, t.conv.slots, extra)))
+        t.replies.append(Reply(self._render(t.loc, key, t.conv.slots, extra, t.today)))
 
-    def _render(self, loc: Locale, key: str, slots: dict[str, Any], extra: dict[str, Any]) -> str:
+    def _text(self, t: _Turn, key: str) -> str:
+        return self._render(t.loc, key, t.conv.slots, {}, t.today)
+
+    def _render(
+        self,
+        loc: Locale,
+        key: str,
+        slots: dict[str, Any],
+        extra: dict[str, Any],
+        today: date | None = None,
+    ) -> str:
         template = loc.messages.get(key) or self.bundle.locales["zh-Hans"].messages[key]
-        return template.format_map(_Values(self, loc, slots, extra))
+        return template.format_map(_Values(self, loc, slots, extra, today))
 
     def _locale(self, name: str) -> Locale:
         return self.bundle.locales.get(name) or self.bundle.locales["zh-Hans"]

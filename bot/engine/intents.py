@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.engine.loader import Bundle, Locale, Route, StateSpec
-from bot.nlu.textnorm import normalize
+from bot.nlu.textnorm import negated, normalize
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +67,11 @@ class Matcher:
     @staticmethod
     def _first(entries: list[_Entry], text: str) -> _Entry | None:
         for entry in entries:  # sorted longest first
-            if entry[0] in text:
-                return entry
+            at = text.find(entry[0])
+            while at >= 0:
+                if not negated(text, at):
+                    return entry
+                at = text.find(entry[0], at + 1)
         return None
 
     def match(

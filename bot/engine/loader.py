@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine import actions
-from bot.engine.yamlsrc import Node, YamlError, load_yaml
+from bot.yamlsrc import Node, YamlError, load_yaml
 
 #: Locale keys the engine itself renders; every locale must have them.
 SYSTEM_MESSAGES = (
@@ -48,15 +48,21 @@ SYSTEM_MESSAGES = (
 )
 SYSTEM_BUTTONS = ("btn.skip", "btn.human", "btn.menu")
 #: Placeholders the engine supplies to system messages.
-ENGINE_VALUES = frozenset({"command", "n", "limit", "example", "text"})
+ENGINE_VALUES = frozenset({"command", "n", "limit", "example", "text", "known_facts"})
+#: Intents the engine handles itself (start over; facts that only answer questions).
+ENGINE_INTENTS = frozenset({"restart", "inform"})
+#: Placeholders a date format (``fmt.*`` messages) may use; locales differ in which they use.
+DATE_FIELDS = frozenset({"year", "month", "day", "month_name", "date", "hm"})
 SLOT_TYPES = frozenset({"date", "order_no", "text"})
 BUILTIN_COMMANDS = ("start", "restart", "cancel", "help", "back")
 #: Bytes reserved in callback data for "<step>|" and "|<index>".
 _CALLBACK_OVERHEAD = 10 + 1 + 1 + 3
 _CALLBACK_LIMIT = 64
 
-_STATE_KEYS = frozenset({"say", "do", "buttons", "intents", "slot", "branch", "effects", "note"})
-_BUTTON_KEYS = frozenset({"text", "to", "set", "intent"})
+_STATE_KEYS = frozenset(
+    {"say", "do", "buttons", "intents", "slot", "branch", "effects", "note", "asks"}
+)
+_BUTTON_KEYS = frozenset({"text", "to", "set", "intent", "if"})
 _EFFECT_KINDS = frozenset({"open_case", "handoff", "forget", "list_reminders", "show_case"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _FLOW_TOP = frozenset(
@@ -70,6 +76,8 @@ _FLOW_TOP = frozenset(
         "commands",
         "global_intents",
         "entries",
+        "facts",
+        "small_talk",
     }
 )
 
@@ -122,6 +130,8 @@ class ButtonSpec:
     route: Route
     intent: str | None
     index: int
+    #: Shown only when this condition holds (``if:``), e.g. "signed_date is set".
+    cond: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +168,9 @@ class StateSpec:
     slot: SlotSpec | None = None
     branch: tuple[Rule, ...] = ()
     effects: tuple[str, ...] = ()
+    #: The slot this state's buttons ask for (``asks:``): when it is already known, the state is
+    #: passed (its last message, the question, is not said) by pressing the matching button.
+    asks: str | None = None
 
 
 @dataclass(slots=True)
@@ -194,6 +207,12 @@ class Bundle:
     slot_names: frozenset[str]
     #: States the service enters itself (reminders): reachable without a button.
     service_entries: frozenset[str] = frozenset()
+    #: Understanding entity -> the slot that stores it (``facts:`` in flows/menu.yaml).
+    facts: dict[str, str] = field(default_factory=dict)
+    #: Intent -> the message that answers it without moving (``small_talk:``).
+    small_talk: dict[str, str] = field(default_factory=dict)
+    #: The intents of the understanding step (config/nlu.yaml); empty without one.
+    nlu_intents: frozenset[str] = frozenset()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -283,6 +302,11 @@ def _parse_state(
 
     spec.say = strings("say")
     spec.do = strings("do")
+    asks = raw.get("asks")
+    if asks is not None and not (isinstance(asks, str) and _NAME.match(asks)):
+        out.add(file, raw.line_of("asks"), flow, name, "`asks` must name a slot")
+    elif asks is not None:
+        spec.asks = asks
     spec.effects = strings("effects")
     for act in spec.do:
         if act not in actions.ACTIONS:
@@ -326,6 +350,12 @@ def _parse_state(
             if "set" in b and not isinstance(b["set"], dict):
                 out.add(file, b.line_of("set"), flow, name, "`set` must be a mapping")
             intent = b.get("intent")
+            cond = b.get("if")
+            if cond is not None and not (
+                isinstance(cond, str) and actions.condition_is_valid(cond)
+            ):
+                out.add(file, b.line_of("if"), flow, name, f"unknown condition `{cond}`")
+                cond = None
             idx = len(buttons)
             buttons.append(
                 ButtonSpec(
@@ -333,6 +363,7 @@ def _parse_state(
                     Route(b["to"], _as_set(b.get("set"))),
                     intent if isinstance(intent, str) else None,
                     idx,
+                    cond,
                 )
             )
             lines[f"button{idx}"] = b.line
@@ -548,7 +579,11 @@ def load_bundle(root: Path) -> Bundle:
     for spec in states.values():
         spec.buttons = tuple(
             ButtonSpec(
-                b.text, Route(resolve(spec.flow, b.route.to), b.route.set), b.intent, b.index
+                b.text,
+                Route(resolve(spec.flow, b.route.to), b.route.set),
+                b.intent,
+                b.index,
+                b.cond,
             )
             for b in spec.buttons
         )
@@ -565,6 +600,8 @@ def load_bundle(root: Path) -> Bundle:
     specials: dict[str, str] = {}
     commands: dict[str, str] = {}
     global_intents: dict[str, Route] = {}
+    facts: dict[str, str] = {}
+    small_talk: dict[str, str] = {}
     covers: dict[str, list[str]] = {}
     service_entries: set[str] = set()
     for f in flows:
@@ -584,7 +621,7 @@ def load_bundle(root: Path) -> Bundle:
         covers[f["flow"]] = [str(x) for x in c] if isinstance(c, list) else []
         if f is not menu:
             _read_commands(f, commands, out, resolve)
-            for key in ("root", "specials", "global_intents"):
+            for key in ("root", "specials", "global_intents", "facts", "small_talk"):
                 if key in raw:
                     out.add(
                         f["file"],
@@ -628,6 +665,12 @@ def load_bundle(root: Path) -> Bundle:
             global_intents[str(k)] = Route(resolve("menu", r[0]), r[1])
         if "human" not in specials:
             out.add(file, raw.line_of("specials"), "menu", "", "`specials.human` is required")
+        for key, target_map in (("facts", facts), ("small_talk", small_talk)):
+            value = raw.get(key, {})
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                out.add(file, raw.line_of(key), "menu", "", f"`{key}` must map names to names")
+                continue
+            target_map.update({str(k): str(v) for k, v in value.items()})
 
     locales: dict[str, Locale] = {}
     # `zh-Hans.yaml` is the locale; `zh-Hans.<part>.yaml` files add keys to it.
@@ -652,6 +695,8 @@ def load_bundle(root: Path) -> Bundle:
             slot_names.update(k for k, _ in route.set)
     for route in global_intents.values():
         slot_names.update(k for k, _ in route.set)
+    slot_names.update(facts.values())
+    nlu_intents, nlu_file = _read_nlu_intents(root, out)
 
     bundle = Bundle(
         states,
@@ -664,9 +709,13 @@ def load_bundle(root: Path) -> Bundle:
         policy,
         frozenset(slot_names),
         frozenset(service_entries),
+        facts,
+        small_talk,
+        nlu_intents,
     )
     if not out.unparsed:
         _validate_graph(bundle, state_lines, out)
+        _validate_understanding(bundle, nlu_file, out)
     if out.problems:
         raise FlowError(out.problems)
     return bundle
@@ -725,6 +774,43 @@ def _read_policy(path: Path, out: _Collector) -> dict[str, Any]:
             str(path), 1, "", "", "policy `hedge` (the wording that hedges numbers) is required"
         )
     return dict(raw)
+
+
+def _read_nlu_intents(root: Path, out: _Collector) -> tuple[frozenset[str], str]:
+    """The intents of ``config/nlu.yaml`` (none when the file is absent)."""
+    from bot.nlu.data import NluDataError, load_labels
+
+    path = root / "config" / "nlu.yaml"
+    if not path.exists():
+        return frozenset(), str(path)
+    try:
+        return frozenset(load_labels(path).intents), str(path)
+    except NluDataError as exc:
+        for problem in exc.problems:
+            out.add(str(path), 0, "", "", problem)
+        return frozenset(), str(path)
+
+
+def _validate_understanding(b: Bundle, nlu_file: str, out: _Collector) -> None:
+    """The flows and the understanding step agree: every intent is used, every fact has a slot."""
+    if not b.nlu_intents:
+        return
+    menu = next((s.file for s in b.states.values() if s.flow == "menu"), "flows/menu.yaml")
+    used = set(b.global_intents) | set(b.small_talk) | ENGINE_INTENTS
+    for spec in b.states.values():
+        used.update(spec.intents)
+        used.update(x.intent for x in spec.buttons if x.intent)
+    for intent in sorted(b.nlu_intents - used):
+        out.add(nlu_file, 0, "", "", f"intent `{intent}` is not used by any flow")
+    for intent, key in b.small_talk.items():
+        if intent not in b.nlu_intents:
+            out.add(menu, 0, "menu", "", f"small_talk: `{intent}` is not an intent of {nlu_file}")
+        for loc in b.locales.values():
+            if key not in loc.messages:
+                out.add(loc.file, 0, "", "", f"message `{key}` missing in locale {loc.name}")
+    for spec in b.states.values():
+        if spec.asks and not any(k == spec.asks for btn in spec.buttons for k, _ in btn.route.set):
+            out.add(spec.file, spec.line, spec.flow, spec.id, f"no button sets `{spec.asks}`")
 
 
 def _targets(spec: StateSpec, *, buttons: bool = True) -> Iterable[str]:
@@ -833,7 +919,7 @@ def _validate_graph(b: Bundle, state_lines: dict[str, dict[str, int]], out: _Col
         for key in SYSTEM_BUTTONS:
             if key not in loc.buttons:
                 out.add(loc.file, 0, "", "", f"button `{key}` missing in locale {loc.name}")
-        for intent in sorted(used_intents):
+        for intent in sorted(used_intents - b.nlu_intents):
             if intent not in loc.intents:
                 out.add(loc.file, 0, "", "", f"intent `{intent}` has no synonyms in {loc.name}")
         # Messages the flows or the engine render can only use known values; messages the
@@ -852,6 +938,10 @@ def _validate_graph(b: Bundle, state_lines: dict[str, dict[str, int]], out: _Col
                     f"message `{key}`: malformed placeholder ({exc}); write {{{{ for a brace",
                 )
                 continue
+            if key.startswith("fmt.") and not fields <= DATE_FIELDS:
+                out.add(
+                    file, line, "", "", f"date format `{key}` may only use {sorted(DATE_FIELDS)}"
+                )
             if key not in rendered_here:
                 continue
             for name in sorted(fields - known):
@@ -894,6 +984,8 @@ def _check_locale_parity(locales: dict[str, Locale], out: _Collector) -> None:
             if kind == "intent":
                 continue
             for key in sorted(set(ours) & set(theirs)):
+                if kind == "message" and key.startswith("fmt."):
+                    continue  # date formats: each language picks its fields (checked below)
                 try:
                     a, b = placeholders(str(ours[key])), placeholders(str(theirs[key]))
                 except ValueError:

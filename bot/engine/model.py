@@ -41,6 +41,8 @@ class Conversation:
     mode: str = "bot"
     #: Unix time of the last handled event (for idle nudges and retention).
     updated_at: float = 0.0
+    #: The shopper chose the language (/lang): the bot no longer follows the script they type.
+    locale_pinned: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Returns a JSON-serialisable dict (the storage form)."""
@@ -57,6 +59,7 @@ class Conversation:
             "case_id": self.case_id,
             "mode": self.mode,
             "updated_at": self.updated_at,
+            "locale_pinned": self.locale_pinned,
         }
 
     @classmethod
@@ -75,6 +78,7 @@ class Conversation:
             case_id=data.get("case_id"),
             mode=str(data.get("mode", "bot")),
             updated_at=float(data.get("updated_at", 0.0)),
+            locale_pinned=bool(data.get("locale_pinned", False)),
         )
 
 

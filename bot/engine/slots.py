@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-from bot.nlu.dates import YEARLESS_FUTURE_DAYS, DateError, parse_date  # noqa: E402
+from bot.nlu.dates import YEARLESS_FUTURE_DAYS, DateError, parse_date
 
 
 def format_date_zh(d: date, today: date) -> str:

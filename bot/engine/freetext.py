@@ -1,0 +1,428 @@
+"""What the engine does with a typed message: the understanding frame, turned into moves.
+
+The order a careful human agent would follow:
+
+1. The words of this step's own buttons or synonyms, typed exactly, act as a tap.
+2. A typed answer to the question on screen fills it, unless the message clearly asks for
+   something else (a person, start over, another topic): then it is that, and the answer is
+   not filled with it. An order number typed where the story is asked is kept as the order
+   number and the story asked again.
+3. Every fact the message states is stored (``facts:`` in flows/menu.yaml says which slot).
+4. A confident intent with a route here (the step's, a button's, or one that works everywhere)
+   is followed; otherwise a button whose facts the message just gave is pressed.
+5. The old synonym matching, then: facts given with nothing else to do are acknowledged;
+   a message the bot cannot place gets the likeliest two or three topics as buttons.
+
+Without an understanding step (a flow fixture with no ``config/nlu.yaml``) only the synonym
+matching runs, as before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from bot.engine.intents import Match, Matcher
+from bot.engine.loader import Bundle, ButtonSpec, Route, StateSpec
+from bot.engine.model import Button, Effect, Reply
+from bot.engine.slots import clean_text, parse_order_no
+from bot.nlu.dates import DateError
+from bot.nlu.entities import mask_personal
+from bot.nlu.textnorm import normalize
+from bot.nlu.understand import Frame, Understanding
+
+if TYPE_CHECKING:
+    from bot.engine.engine import _Turn
+
+#: Longest free text kept in a slot.
+TEXT_LIMIT = 500
+#: First button index of the "你是想问…" suggestions (callback data ``step|state|2xx``).
+SUGGEST_BASE = 200
+#: Intents that are never the answer to a question, however long the message.
+ALWAYS_SWITCH = frozenset({"human", "restart"})
+#: Intents that carry facts rather than a request: their facts are tried on the step first.
+FACT_INTENTS = frozenset({"inform", "report_problem"})
+#: A message at most this long (folded) with a confident other intent is a topic switch, not the
+#: answer to a text question, when it reads as a request; a longer one is a story that happens to
+#: mention the topic ("外箱压扁，当面拒收" tells what happened, "我想拒收" asks).
+SWITCH_MAX_CHARS = 16
+#: A bare topic this short ("退款进度", "取消订单") is a switch even without a request word.
+BARE_TOPIC_CHARS = 6
+_REQUEST = re.compile(
+    r"想|要|怎么|怎樣|怎样|咋|如何|能不能|可不可以|可以|能.{0,6}[吗嗎]|[吗嗎呢]|[?？]|请问|請問|帮我|幫我"
+    r"|\b(?:how|can|could|want|need|pls|please|help|where|what|is it|do i)\b",
+    re.IGNORECASE,
+)
+#: Around an order number, at most this many other characters: the message *is* the number.
+ORDER_ONLY_SLACK = 6
+#: A generic fact that does not replace a more specific one already given: "卖家不给退" after
+#: "卖家说是我弄坏的" is still the seller blaming the shopper.
+GENERIC_FACTS = {"seller_status": ("refused", frozenset({"blames_buyer", "refused_cancel"}))}
+
+
+class TypedText:
+    """The engine's free-text handling (mixed into :class:`bot.engine.engine.Engine`)."""
+
+    bundle: Bundle
+    matcher: Matcher
+    nlu: Understanding | None
+    thresholds: dict[str, float]
+    _suggestable: tuple[str, ...]
+    _go: Callable[[_Turn, Route, str], None]
+    _press: Callable[[_Turn, ButtonSpec], None]
+    _say: Callable[..., None]
+    _show: Callable[..., None]
+    _miss: Callable[[_Turn, StateSpec, str], None]
+    _route_match: Callable[[_Turn, StateSpec, Route, int | None], None]
+    _second_fact: Callable[[_Turn, str, int], None]
+    _parse_slot: Callable[[_Turn, str, str, str], str | None]
+    _restart: Callable[[_Turn, str], None]
+    _enter: Callable[[_Turn], None]
+    _asked_slot: Callable[[StateSpec], str | None]
+
+    # ------------------------------------------------------------------------------------------
+
+    def _on_text(self, t: _Turn) -> None:
+        conv = t.conv
+        text, trimmed = clean_text(t.event.text, TEXT_LIMIT)
+        if trimmed:
+            self._say(t, "sys.too_long", limit=TEXT_LIMIT)
+        if self.nlu is None:
+            return self._on_text_by_words(t, text)
+        frame = self.nlu.parse(text, t.today)
+        spec = self.bundle.states[conv.state]
+        if not (spec.slot and spec.slot.type == "text"):  # a story may quote any language
+            self._follow_language(t, frame)
+        exact = self.matcher.match(conv.locale, conv.state, text, exact=True, local_only=True)
+        if exact:
+            return self._route_match(t, spec, exact.route, exact.button)
+        if spec.slot:
+            if self._answer(t, spec, text, frame):
+                return
+            if not self._is_switch(conv.state, frame, text):
+                # Not the answer, and not asking for something else: keep what it says, take
+                # this step's own buttons ("不记得了"), or ask again with the specific hint.
+                self._store_facts(t, frame)
+                local = self.matcher.match(conv.locale, conv.state, text, local_only=True)
+                if local:
+                    return self._route_match(t, spec, local.route, local.button)
+                return self._miss(t, spec, self._reask_key(spec, frame))
+        new = self._store_facts(t, frame)
+        sure_switch = frame.confidence >= self.thresholds["switch"]
+        if (
+            frame.intent in ALWAYS_SWITCH
+            and sure_switch
+            and self._follow_intent(t, spec, frame, new)
+        ):
+            return
+        local = self.matcher.match(conv.locale, conv.state, text, local_only=True)
+        if local and len(local.word) * 2 >= len(normalize(text)):
+            # most of a short answer is one of this step's own words ("没注意有没有")
+            return self._route_match(t, spec, local.route, local.button)
+        if self._follow_intent(t, spec, frame, new):
+            return
+        if local:
+            return self._route_match(t, spec, local.route, local.button)
+        if new:
+            self._say(t, "sys.noted")
+            return self._show(t, conv.state)
+        if spec.slot:
+            return self._miss(t, spec, self._reask_key(spec, frame))
+        self._clarify(t, frame, text)
+
+    # -- the question on screen -----------------------------------------------------------------
+
+    def _answer(self, t: _Turn, spec: StateSpec, text: str, frame: Frame) -> bool:
+        """Fills the state's slot from the message; True when the message was the answer."""
+        slot = spec.slot
+        assert slot is not None
+        conv = t.conv
+        if self._is_switch(conv.state, frame, text):
+            return False
+        if slot.type == "date":
+            if frame.signed_date is None and frame.dates:
+                usable = [m for m in frame.dates if m.value is not None]
+                if usable:  # a date with another role still answers "which day did you sign"
+                    frame_date: date | None = usable[0].value
+                else:
+                    return False
+            else:
+                frame_date = frame.signed_date
+            if frame_date is None:
+                return False
+            self._store_facts(t, frame)
+            conv.slots[slot.name] = frame_date.isoformat()
+            self._go(t, Route(slot.to), "slot")
+            return True
+        if slot.type == "order_no":
+            number = frame.order_no or parse_order_no(text, self._order_pattern())
+            if number is None:
+                return False
+            self._store_facts(t, frame)
+            conv.slots[slot.name] = number
+            self._go(t, Route(slot.to), "slot")
+            return True
+        if not text:
+            return False
+        if frame.order_no and slot.name != "order_no" and self._only_number(text, frame.order_no):
+            conv.slots["order_no"] = frame.order_no
+            self._say(t, "sys.noted_order_no")
+            self._show(t, conv.state)
+            return True
+        self._store_facts(t, frame, overwrite=False)
+        fact = self._fact_value(frame, slot.name)
+        conv.slots[slot.name] = fact if isinstance(fact, str) and fact else text
+        self._go(t, Route(slot.to), "slot")
+        return True
+
+    def _is_switch(self, state: str, frame: Frame, text: str) -> bool:
+        """A message that asks for something else than the answer to the question on screen.
+
+        A person or starting over always is; another topic is when the message is short (a long
+        one is a story that mentions it) and leads out of the script being answered (in the
+        intervention script, "卖家说拆过了不能退" is the answer, not a new intervention).
+        """
+        intent, confidence = frame.intent, frame.confidence
+        if intent in FACT_INTENTS or confidence < self.thresholds["route"]:
+            return False
+        if intent in ALWAYS_SWITCH and confidence >= self.thresholds["switch"]:
+            return True
+        route = self.bundle.global_intents.get(intent)
+        if route is None or route.to.split(".", 1)[0] == state.split(".", 1)[0]:
+            return False
+        size = len(normalize(text))
+        return size <= BARE_TOPIC_CHARS or (
+            size <= SWITCH_MAX_CHARS and bool(_REQUEST.search(text))
+        )
+
+    @staticmethod
+    def _only_number(text: str, number: str) -> bool:
+        rest = normalize(text).replace(number.lower(), "", 1)
+        return len(rest) <= ORDER_ONLY_SLACK
+
+    def _reask_key(self, spec: StateSpec, frame: Frame) -> str:
+        assert spec.slot is not None
+        if spec.slot.type == "date":
+            if frame.date_error is DateError.FUTURE:
+                return "sys.slot.date.future"
+            if frame.date_error is DateError.INVALID and frame.dates:
+                return "sys.slot.date.no_such_day"
+            return "sys.slot.date.invalid"
+        if spec.slot.type == "order_no":
+            return "sys.slot.order_no.invalid"
+        return "sys.slot.text.invalid"
+
+    def _order_pattern(self) -> str:
+        return str(self.bundle.policy.get("order_number_pattern", r"^\d{10,30}$"))
+
+    # -- facts ----------------------------------------------------------------------------------
+
+    def _fact_value(self, frame: Frame, slot: str) -> Any:
+        for entity, target in self.bundle.facts.items():
+            if target == slot:
+                return getattr(frame, entity, None)
+        return None
+
+    def _store_facts(self, t: _Turn, frame: Frame, *, overwrite: bool = True) -> dict[str, Any]:
+        """Stores every fact of the frame in its slot; returns the slots that changed.
+
+        With ``overwrite=False`` (the answer to a typed question) only facts not known yet are
+        kept: the story told for "发生了什么" must not change what the shopper already said.
+        """
+        if frame.intent in self.bundle.small_talk and frame.confidence >= self.thresholds["route"]:
+            return {}
+        need = self.thresholds["fact"]
+        changed: dict[str, Any] = {}
+        slots = t.conv.slots
+        for entity, slot in self.bundle.facts.items():
+            value = getattr(frame, entity, None)
+            if value is None or frame.certainty.get(entity, 1.0) < need:
+                continue
+            if isinstance(value, date):
+                value = value.isoformat()
+            generic = GENERIC_FACTS.get(slot)
+            if generic and value == generic[0] and slots.get(slot) in generic[1]:
+                continue
+            if not overwrite and slots.get(slot) not in (None, ""):
+                continue
+            if slots.get(slot) != value:
+                slots[slot] = value
+                changed[slot] = value
+        return changed
+
+    # -- intents --------------------------------------------------------------------------------
+
+    def _follow_intent(self, t: _Turn, spec: StateSpec, frame: Frame, new: dict[str, Any]) -> bool:
+        """Follows the frame's intent or presses the button its facts chose; True if it moved."""
+        intent = frame.intent if frame.confidence >= self.thresholds["route"] else None
+        if intent == "restart":
+            self._restart(t, "restart")
+            return True
+        if intent in self.bundle.small_talk and not new:
+            self._small_talk(t, intent)
+            return True
+        if intent in FACT_INTENTS or intent is None:
+            # A new problem changes the advice, unless this step is the one asking for it.
+            asked = self._asked_slot(spec)
+            if intent == "report_problem" and "problem" in new and asked != "problem":
+                return self._route_intent(t, spec, intent, frame) or self._press_for_facts(
+                    t, spec, new
+                )
+            if self._press_for_facts(t, spec, new):
+                return True
+            return intent is not None and self._route_intent(t, spec, intent, frame)
+        return self._route_intent(t, spec, intent, frame) or self._press_for_facts(t, spec, new)
+
+    def _route_intent(self, t: _Turn, spec: StateSpec, intent: str, frame: Frame) -> bool:
+        if intent in spec.intents:
+            self._go(t, spec.intents[intent], f"i:{intent}")
+            return True
+        for btn in spec.buttons:
+            if btn.intent == intent and self._visible(t, btn):
+                self._press(t, btn)
+                return True
+        route = self.bundle.global_intents.get(intent)
+        if route is None or self._own_entry(t.conv.state, route.to):
+            return False
+        if route.to == t.conv.state and intent in FACT_INTENTS:
+            return False  # the facts were stored; the step itself shows what they change
+        self._go(t, route, f"go:{route.to}")
+        return True
+
+    def _own_entry(self, state: str, target: str) -> bool:
+        """Going back to the start of the script whose question is on screen would restart it."""
+        flow = state.split(".", 1)[0]
+        spec = self.bundle.states[state]
+        asking = spec.slot is not None or spec.asks is not None
+        return asking and target in (f"{flow}.start", f"{flow}.entry")
+
+    def _press_for_facts(self, t: _Turn, spec: StateSpec, new: dict[str, Any]) -> bool:
+        """Presses the button whose facts (``set:``) the message has just given, if one fits."""
+        if not new:
+            return False
+        slots = t.conv.slots
+        best: tuple[int, ButtonSpec] | None = None
+        for btn in spec.buttons:
+            pairs = [(k, v) for k, v in btn.route.set if k != "locale"]
+            if not pairs or not any(k in new for k, _ in pairs) or not self._visible(t, btn):
+                continue
+            if all(slots.get(k) == v for k, v in pairs) and (best is None or len(pairs) > best[0]):
+                best = (len(pairs), btn)
+        if best is None:
+            return False
+        self._press(t, best[1])
+        return True
+
+    def _visible(self, t: _Turn, btn: ButtonSpec) -> bool:
+        return btn.cond is None or self._check(btn.cond, t.conv.slots)
+
+    _check: Callable[[str, dict[str, Any]], bool]
+
+    def _small_talk(self, t: _Turn, intent: str) -> None:
+        self._say(t, self.bundle.small_talk[intent])
+        if t.conv.state == self.bundle.root:
+            self._show(t, t.conv.state, text=False)
+        else:
+            self._show(t, t.conv.state, text=False, menu=True)
+
+    # -- language -------------------------------------------------------------------------------
+
+    def _follow_language(self, t: _Turn, frame: Frame) -> None:
+        """Answers in the language the shopper types, unless they chose one with /lang."""
+        conv = t.conv
+        if conv.locale_pinned or not frame.lang_sure or frame.lang == conv.locale:
+            return
+        if frame.lang not in self.bundle.locales:
+            return
+        conv.locale = frame.lang
+        t.loc = self.bundle.locales[frame.lang]
+        self._say(t, "sys.lang_followed")
+
+    # -- when nothing fits ----------------------------------------------------------------------
+
+    def _clarify(self, t: _Turn, frame: Frame, text: str) -> None:
+        """Offers the likeliest topics as buttons (or the step's options), and keeps the miss."""
+        conv = t.conv
+        picks = [
+            intent
+            for intent, p in frame.intents
+            if p >= self.thresholds["suggest"] and intent in self._suggestable
+        ][: int(self.thresholds["suggestions"])]
+        t.effects.append(
+            Effect(
+                "nlu_miss",
+                {
+                    "text": mask_personal(text),
+                    "state": conv.state,
+                    "locale": conv.locale,
+                    "guess": [[i, round(p, 3)] for i, p in frame.intents[:3]],
+                },
+            )
+        )
+        if not picks:
+            self._say(t, "sys.fallback")
+            return self._show(t, conv.state, text=False, menu=True)
+        rows = tuple(
+            (
+                Button(
+                    t.loc.buttons[f"suggest.{intent}"],
+                    f"{conv.step}|{conv.state}|{SUGGEST_BASE + self._suggestable.index(intent)}",
+                ),
+            )
+            for intent in picks
+        )
+        menu = (Button(t.loc.buttons["btn.menu"], f"{conv.step}|{conv.state}|102"),)
+        t.replies.append(Reply(self._text(t, "sys.clarify"), (*rows, menu)))
+
+    _text: Callable[[_Turn, str], str]
+
+    def _suggested(self, t: _Turn, index: int) -> None:
+        """A tap on a "你是想问…" button: as if the shopper had said it clearly."""
+        intent = self._suggestable[index]
+        spec = self.bundle.states[t.conv.state]
+        if not self._route_intent(t, spec, intent, _no_frame(intent)):
+            route = self.bundle.global_intents[intent]
+            self._go(t, route, f"go:{route.to}")
+
+    # -- without an understanding step ----------------------------------------------------------
+
+    def _on_text_by_words(self, t: _Turn, text: str) -> None:
+        """Synonym matching only (the behaviour before the understanding step)."""
+        conv = t.conv
+        spec = self.bundle.states[conv.state]
+        slot = spec.slot
+        if slot and slot.type == "text":
+            m = self.matcher.match(conv.locale, conv.state, text, exact=True)
+            if m and not self._restarts_own_flow(conv.state, m):
+                return self._route_match(t, spec, m.route, m.button)
+            if text:
+                conv.slots[slot.name] = text
+                return self._go(t, Route(slot.to), "slot")
+            return self._miss(t, spec, "sys.slot.text.invalid")
+        error_key = None
+        if slot:
+            error_key = self._parse_slot(t, slot.type, slot.name, text)
+            if error_key is None:
+                return self._go(t, Route(slot.to), "slot")
+        m = self.matcher.match(conv.locale, conv.state, text)
+        if m:
+            said = len(t.replies)
+            self._route_match(t, spec, m.route, m.button)
+            if m.local and m.button is not None and not slot:
+                self._second_fact(t, normalize(text).replace(m.word, "", 1), said)
+            return
+        if slot:
+            return self._miss(t, spec, error_key or "sys.fallback")
+        self._say(t, "sys.fallback")
+        self._show(t, conv.state, text=False)
+
+    @staticmethod
+    def _restarts_own_flow(state: str, m: Match) -> bool:
+        """A phrase typed as an answer must not restart the script the shopper is answering."""
+        return not m.local and m.route.to.split(".", 1)[0] == state.split(".", 1)[0]
+
+
+def _no_frame(intent: str) -> Frame:
+    return Frame(text="", lang="zh-Hans", lang_sure=False, intents=((intent, 1.0),))
