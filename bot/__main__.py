@@ -26,18 +26,22 @@ def _fail(message: str) -> int:
 
 def cmd_check(root: Path) -> int:
     """Validates flows, locales and policy; prints every problem; non-zero on any."""
-    from bot.engine.engine import Engine
-    from bot.engine.loader import FlowError
+    from bot.engine.engine import LOAD_ERRORS, Engine
+    from bot.nlu.data import load_training
 
     try:
         engine = Engine.load(root)
-    except FlowError as exc:
+        data = load_training(root) if engine.nlu is not None else None
+    except LOAD_ERRORS as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
     b = engine.bundle
+    understood = (
+        f", {len(data.examples)} examples for {len(data.labels.intents)} intents" if data else ""
+    )
     print(
         f"ok: {len(b.states)} states in {len(b.covers)} flows, "
-        f"locales {', '.join(sorted(b.locales))}"
+        f"locales {', '.join(sorted(b.locales))}{understood}"
     )
     return 0
 
@@ -52,14 +56,13 @@ def _settings() -> Settings:
 def cmd_console(root: Path, data_dir: Path | None) -> int:
     """Starts the console chat over the same engine and service as Telegram."""
     from bot.console import main
-    from bot.engine.engine import Engine
-    from bot.engine.loader import FlowError
+    from bot.engine.engine import LOAD_ERRORS, Engine
     from bot.service import Service, shanghai_clock
     from bot.store.sqlite import open_store
 
     try:
         engine = Engine.load(root)
-    except FlowError as exc:
+    except LOAD_ERRORS as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
     clock = shanghai_clock()
@@ -94,7 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     graph.add_argument("flow", nargs="?", default=None, help="one flow (default: the overview)")
     graph.add_argument("--format", default="mermaid", choices=("mermaid", "svg", "png"))
     graph.add_argument("--out", type=Path, default=None, help="write to a file (default: stdout)")
+    # `nlu` parses its own options (bot/cli_nlu.py).
+    sub.add_parser(
+        "nlu", add_help=False, help="the understanding step: eval, misses, parse, train (-h)"
+    )
     args, extra = parser.parse_known_args(argv)
+    if args.command == "nlu":
+        from bot.cli_nlu import main_nlu
+
+        return main_nlu(args.root, extra)
     if extra and args.command not in ("cases", "case"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
 

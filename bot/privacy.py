@@ -31,7 +31,7 @@ DEFAULT_RETENTION_DAYS = 180
 #: The setting that changes it.
 RETENTION_SETTING = "RETENTION_DAYS"
 #: Keys of :meth:`Store.forget` counts, in the order the shopper is told about them.
-FORGET_KEYS = ("conversations", "reminders", "log", "evidence", "cases")
+FORGET_KEYS = ("conversations", "reminders", "log", "evidence", "cases", "misses")
 
 
 class _Texts(Protocol):
@@ -96,7 +96,8 @@ def retention_days(environ: Mapping[str, str]) -> int:
 def purge(store: Store, now: float, days: int) -> dict[str, int]:
     """Deletes closed/resolved cases and finished reminders/outbox items older than ``days``.
 
-    Returns counts under ``cases``, ``reminders`` and ``outbox``. Open cases are never touched.
+    Returns counts under ``cases``, ``reminders``, ``outbox`` and ``misses`` (messages the bot
+    could not place). Open cases are never touched.
     """
     before = now - days * 86400.0
     cases = store.purge_closed_cases(before)
@@ -105,6 +106,7 @@ def purge(store: Store, now: float, days: int) -> dict[str, int]:
         "cases": int(cases),
         "reminders": int(finished.get("reminders", 0)),
         "outbox": int(finished.get("outbox", 0)),
+        "misses": int(finished.get("misses", 0)),
     }
 
 
@@ -142,6 +144,7 @@ def main_purge(settings: object, environ: Mapping[str, str] | None = None) -> in
         return 1
     print(
         f"purged (retention {days} days): {counts['cases']} closed cases, "
-        f"{counts['reminders']} finished reminders, {counts['outbox']} delivered outbox items"
+        f"{counts['reminders']} finished reminders, {counts['outbox']} delivered outbox items, "
+        f"{counts['misses']} kept misses"
     )
     return 0

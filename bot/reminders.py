@@ -23,7 +23,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from bot.engine.followups import QUIET, after_quiet, in_quiet, nudge_due, when_text
+from bot.engine.followups import QUIET, after_quiet, in_quiet, nudge_due
 from bot.engine.model import Button, Conversation, Effect, Event, Outcome, Reply
 from bot.service import chat_hash
 from bot.store.base import Reminder, Store
@@ -230,8 +230,10 @@ def reminders_view(
     lines = [text("followup.list.header")]
     rows: list[tuple[Button, ...]] = []
     for n, r in enumerate(pending, start=1):
-        when = when_text(datetime.fromtimestamp(r.due, zone), today)
-        lines.append(text("followup.list.item", n=n, text=f"{when} {_kind_text(text, r.kind)}"))
+        when = datetime.fromtimestamp(r.due, zone)
+        lines.append(
+            text("followup.list.item", n=n, when=when, today=today, text=_kind_text(text, r.kind))
+        )
         rows.append((Button(text("followup.list.cancel", n=n), f"{CALLBACK_PREFIX}{r.id}"),))
     rows.append((Button(text("followup.list.stop_all"), f"{CALLBACK_PREFIX}all"),))
     return (Reply("\n".join(lines), tuple(rows)),)

@@ -27,6 +27,7 @@ from bot.store.base import (
     Changes,
     Evidence,
     LogEntry,
+    Miss,
     Store,
     StoreError,
     VersionConflict,
@@ -338,6 +339,18 @@ class Service:
                 work.extra.extend(self.on_handoff(conv))
             elif effect.kind == "list_reminders":
                 work.extra.extend(self._reminders_view(conv, now))
+            elif effect.kind == "nlu_miss":
+                d = effect.data
+                work.changes.misses.append(
+                    Miss(
+                        chat_id=conv.chat_id,
+                        at=at,
+                        text=str(d.get("text", "")),
+                        state=str(d.get("state", "")),
+                        locale=str(d.get("locale", "")),
+                        guess=list(d.get("guess") or []),
+                    )
+                )
 
             else:
                 log.debug("effect %s left to the front end or not handled yet", effect.kind)

@@ -243,8 +243,9 @@ def test_reminders_view_lists_only_own_and_cancels_only_own() -> None:
     add(store, 2, "refund", at("2026-12-04", 10))
     [reply] = reminders_view(store, text, 1, now=at("2026-11-23"))
     assert reply.text is not None
-    assert "11月25日 15:00 followup.kind.seller" in reply.text
-    assert "11月26日 10:00 followup.kind.window" in reply.text
+    # the times go to the locale (which formats them for the shopper's language)
+    assert "text=followup.kind.seller today=2026-11-23 when=2026-11-25 15:00:00+08:00" in reply.text
+    assert "text=followup.kind.window today=2026-11-23 when=2026-11-26 10:00:00+08:00" in reply.text
     assert "refund" not in reply.text
     datas = [b.data for row in reply.buttons for b in row]
     mine = [r.id for r in store.pending_reminders(1)]

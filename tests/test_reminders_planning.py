@@ -127,15 +127,16 @@ def test_plan_window_reminder_schedules_and_says_when() -> None:
     assert datetime.fromisoformat(sched["due"]) == at("2026-11-26", 10)
     assert sched["payload"]["state"] == "followup.window_tomorrow"
     assert sched["payload"]["set"]["window_last_day"] == "11月27日"
-    assert c.slots["window_remind_at"] == "11月26日 10:00"
-    assert c.slots["window_reminder_note"] == "W 11月26日 10:00 以App内显示为准"
+    # times are kept as ISO and shown in the shopper's language when rendered
+    assert c.slots["window_remind_at"] == "2026-11-26T10:00+08:00"
+    assert c.slots["window_reminder_note"] == "window"
 
 
 def test_plan_window_reminder_when_the_end_is_too_close() -> None:
     c = ctx({"window_last_iso": "2026-11-24", "window_open": True})
     followups.plan_window_reminder(c)
     assert [e.kind for e in c.effects] == ["cancel_reminders"]
-    assert c.slots["window_reminder_note"] == "SOON"
+    assert c.slots["window_reminder_note"] == "window_soon"
 
 
 def test_plan_seller_reminder_uses_policy_hours_and_rebases_without_now() -> None:
@@ -145,7 +146,8 @@ def test_plan_seller_reminder_uses_policy_hours_and_rebases_without_now() -> Non
     assert sched["kind"] == "seller"
     assert sched["after_s"] == 72 * 3600
     assert sched["payload"]["state"] == "followup.seller_handled"
-    assert c.slots["seller_reminder_note"] == "S 72 以App内显示为准"
+    assert c.slots["seller_reminder_note"] == "seller"
+    assert c.slots["seller_wait_hours"] == 72
 
 
 def test_plan_seller_reminder_overseas_and_with_exact_now() -> None:
@@ -166,7 +168,7 @@ def test_plan_seller_reminder_overseas_and_with_exact_now() -> None:
     sched = c2.effects[-1].data
     assert "after_s" not in sched
     assert datetime.fromisoformat(sched["due"]) == at("2026-11-27", 9, 30)
-    assert c2.slots["seller_reminder_note"] == "S 96 以App内显示为准"
+    assert c2.slots["seller_wait_hours"] == 96
     assert sched["payload"]["set"] == {"seller_wait_hours": 96}
 
 
@@ -176,7 +178,8 @@ def test_plan_refund_reminder() -> None:
     sched = c.effects[-1].data
     assert sched["kind"] == "refund"
     assert datetime.fromisoformat(sched["due"]) == at("2026-12-04", 10)
-    assert c.slots["refund_reminder_note"].startswith("R 12月4日 10:00 10")
+    assert c.slots["refund_remind_at"] == "2026-12-04T10:00+08:00"
+    assert c.slots["refund_reminder_note"] == "refund"
 
 
 def test_stop_reminders_cancels_all_and_records_consent() -> None:

@@ -13,7 +13,6 @@ from bot.engine.slots import (
     YEARLESS_FUTURE_DAYS,
     DateError,
     clean_text,
-    format_date_zh,
     mask_order_no,
     parse_date,
     parse_order_no,
@@ -215,31 +214,6 @@ def test_parse_date_never_raises_and_never_returns_a_future_date__facts_2(
 ) -> None:
     result = parse_date(text, today)
     assert isinstance(result, DateError) or result <= today
-
-
-# --- format_date_zh -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("d", "today", "expected"),
-    [
-        (date(2026, 11, 27), date(2026, 11, 23), "11月27日"),
-        (date(2026, 1, 5), date(2026, 11, 23), "1月5日"),
-        (date(2025, 12, 30), date(2026, 1, 2), "2025年12月30日"),
-        (date(2027, 1, 4), date(2026, 12, 30), "2027年1月4日"),  # window ends next year
-    ],
-)
-def test_format_date_zh_adds_year_only_when_different__facts_2(
-    d: date, today: date, expected: str
-) -> None:
-    assert format_date_zh(d, today) == expected
-
-
-def test_format_date_zh_roundtrips_through_parse_date__facts_2() -> None:
-    d = date(2026, 11, 20)
-    assert parse_date(format_date_zh(d, TODAY), TODAY) == d
-    old = date(2025, 12, 30)
-    assert parse_date(format_date_zh(old, TODAY), TODAY) == old
 
 
 # --- parse_order_no (config order_number_pattern) ---------------------------------------------

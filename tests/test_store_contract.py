@@ -24,6 +24,7 @@ from bot.store.base import (
     Changes,
     Evidence,
     LogEntry,
+    Miss,
     OutboxItem,
     Reminder,
     Store,
@@ -461,11 +462,22 @@ def test_forget_deletes_personal_data_and_keeps_statistics(store: Store) -> None
         ],
         reminders_add=[Reminder(None, 7, "nudge", 1.0, {}), Reminder(None, 8, "nudge", 1.0, {})],
     )
+    store.commit(
+        Changes(misses=[Miss(7, 1.0, "啥", "menu.start", "zh-Hans"), Miss(8, 1.0, "x", "s", "en")])
+    )
     store.set_chat_flag(7, "reminders_consent", False)
 
     counts = store.forget(7)
 
-    assert counts == {"conversations": 1, "reminders": 1, "log": 1, "evidence": 2, "cases": 1}
+    assert counts == {
+        "conversations": 1,
+        "reminders": 1,
+        "log": 1,
+        "evidence": 2,
+        "cases": 1,
+        "misses": 1,
+    }
+    assert [m.chat_id for m in store.misses()] == [8]
     assert store.load(7) is None
     assert store.pending_reminders(7) == []
     assert store.log_of(7) == []
@@ -489,6 +501,7 @@ def test_forget_deletes_personal_data_and_keeps_statistics(store: Store) -> None
         "log": 0,
         "evidence": 0,
         "cases": 0,
+        "misses": 0,
     }
 
 
@@ -522,11 +535,33 @@ def test_prune_finished_keeps_pending_work(store: Store) -> None:
     done, waiting = OutboxItem(None, "k", {}), OutboxItem(None, "k", {})
     store.commit(Changes(outbox=[done, waiting]))
     assert done.id is not None and store.outbox_done(done.id)
-    assert store.prune_finished(before=50.0) == {"reminders": 1, "outbox": 1}
+    store.commit(
+        Changes(misses=[Miss(1, 10.0, "old", "s", "zh-Hans"), Miss(1, 60.0, "new", "s", "en")])
+    )
+    assert store.prune_finished(before=50.0) == {"reminders": 1, "outbox": 1, "misses": 1}
+    assert [m.text for m in store.misses()] == ["new"]
     assert [r.id for r in store.pending_reminders(1)] == [pending]
     assert [i.id for i in store.due_outbox(now=1.0)] == [waiting.id]
     assert store.mark_reminder(late, "sent") is False
-    assert store.prune_finished(before=100.0) == {"reminders": 1, "outbox": 0}
+    assert store.prune_finished(before=100.0) == {"reminders": 1, "outbox": 0, "misses": 1}
+
+
+def test_misses_are_kept_newest_first_with_their_guess(store: Store) -> None:
+    store.commit(
+        Changes(
+            misses=[
+                Miss(1, 10.0, "嗯哼", "menu.start", "zh-Hans", [["greet", 0.3]]),
+                Miss(2, 20.0, "???", "ret.start", "en"),
+            ]
+        )
+    )
+    got = store.misses()
+    assert [(m.text, m.state, m.locale) for m in got] == [
+        ("???", "ret.start", "en"),
+        ("嗯哼", "menu.start", "zh-Hans"),
+    ]
+    assert got[1].guess == [["greet", 0.3]]
+    assert [m.text for m in store.misses(since=15.0)] == ["???"]
 
 
 # -- JSON shape -----------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import yaml
 
 from bot.engine import followups, rules
 from bot.engine.model import Effect
-from bot.engine.slots import format_date_zh
 
 #: Slots that carry evidence flags set by the intervention script's buttons.
 EVIDENCE_FLAGS = ("ev_chat", "ev_order", "ev_payment", "ev_photos", "ev_video", "ev_logistics")
@@ -74,7 +73,7 @@ def compute_window(ctx: ActionContext) -> None:
         signed = ctx.today
     status = rules.window_status(signed, ctx.today, days)
     is_open, days_left = status.open, status.days_left
-    ctx.slots["window_last_day"] = format_date_zh(last_day, ctx.today)
+    ctx.slots["window_last_day"] = last_day.isoformat()  # shown in the shopper's language
     ctx.slots["window_last_iso"] = last_day.isoformat()
     ctx.slots["days_left"] = days_left
     ctx.slots["window_open"] = is_open
@@ -112,7 +111,7 @@ def build_complaint(ctx: ActionContext) -> None:
     ctx.slots["evidence_list"] = "、".join(items) if items else ctx.words("evidence", "none")
     problem = ctx.slots.get("problem")
     ctx.slots["legal_basis"] = ctx.words("legal_basis", problem or "default")
-    ctx.slots["today"] = format_date_zh(ctx.today, ctx.today)
+    ctx.slots["today"] = ctx.today.isoformat()
     ctx.slots["case_id"] = ctx.case_id or ctx.words("case_id", "pending")
     ctx.effects.append(Effect("case_update", {"fields": _case_fields(ctx.slots)}))
 

@@ -22,9 +22,19 @@ from transitions import Machine
 from bot.engine import actions
 from bot.engine.freetext import SUGGEST_BASE, TypedText
 from bot.engine.intents import Matcher
-from bot.engine.loader import Bundle, ButtonSpec, Locale, Route, StateSpec, load_bundle
+from bot.engine.loader import (
+    Bundle,
+    ButtonSpec,
+    FlowError,
+    Locale,
+    Route,
+    StateSpec,
+    load_bundle,
+)
 from bot.engine.model import Button, Conversation, Effect, Event, Outcome, Reply
 from bot.engine.slots import DateError, clean_text, parse_date, parse_order_no
+from bot.nlu.data import NluDataError
+from bot.nlu.model import TrainingFailed
 from bot.nlu.understand import Understanding
 
 #: How far /back can go.
@@ -35,6 +45,9 @@ MAX_MISSES = 3
 MAX_HOPS = 20
 #: Evidence file ids kept in a conversation before a case exists.
 EVIDENCE_LIMIT = 30
+#: What :meth:`Engine.load` raises when flows, locales or the understanding data are unusable;
+#: each prints as lines naming the file and line (front ends print it and exit).
+LOAD_ERRORS = (FlowError, NluDataError, TrainingFailed)
 #: How sure the understanding step must be (overridden by ``thresholds:`` in config/nlu.yaml).
 DEFAULT_THRESHOLDS = {"route": 0.5, "switch": 0.6, "fact": 0.5, "suggest": 0.12, "suggestions": 3}
 #: Facts listed by ``{known_facts}`` (the T3 confirmation), in this order, if known.
@@ -91,7 +104,13 @@ class _Values(dict[str, str]):
     def __missing__(self, key: str) -> str:
         self[key] = ""  # a value naming itself renders empty instead of looping
         if key in self._extra:
-            value = html.escape(str(self._extra[key]), quote=False)
+            raw = self._extra[key]
+            if isinstance(raw, datetime):
+                value = self._engine.format_time(self._loc, raw, self._today)
+            elif isinstance(raw, date):
+                value = self._engine.format_date(self._loc, raw, self._today)
+            else:
+                value = html.escape(str(raw), quote=False)
         elif key == "known_facts":
             value = self._facts()
         elif key in self._slots and self._slots[key] not in (None, ""):
@@ -246,9 +265,14 @@ class Engine(TypedText):
         return Conversation(chat_id=chat_id, state=self.bundle.root, locale=locale)
 
     def text(self, locale: str, key: str, /, **values: object) -> str:
-        """Renders one locale message (for texts the service sends itself)."""
+        """Renders one locale message (for texts the service sends itself).
+
+        Values that are dates or datetimes are shown in the locale's format; a ``today`` value
+        (a date) is not a placeholder but says which year needs no mention.
+        """
         loc = self._locale(locale)
-        return self._render(loc, key, {}, values)
+        today = values.pop("today", None)
+        return self._render(loc, key, {}, values, today if isinstance(today, date) else None)
 
     def locales(self) -> tuple[str, ...]:
         """Returns the names of the loaded locales."""

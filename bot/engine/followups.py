@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.engine.model import Effect
-from bot.engine.slots import format_date_zh
 
 if TYPE_CHECKING:  # actions.py imports this module to register the actions
     from bot.engine.actions import ActionContext
@@ -129,10 +128,10 @@ def cancel(kind: str | None) -> Effect:
     return Effect("cancel_reminders", {"kind": kind})
 
 
-def when_text(due: datetime, today: date) -> str:
-    """``11月26日 10:00`` (the date part comes from the shared Chinese date format)."""
-    local = due.astimezone(TZ)
-    return f"{format_date_zh(local.date(), today)} {local:%H:%M}"
+def when_iso(due: datetime) -> str:
+    """The local time of ``due`` as ISO (``2026-11-26T10:00+08:00``): slots hold times this way
+    and the engine shows them in the shopper's language when a message is rendered."""
+    return due.astimezone(TZ).isoformat(timespec="minutes")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -147,17 +146,6 @@ def _now(ctx: ActionContext) -> tuple[datetime, bool]:
     return datetime.combine(ctx.today, time(12, 0), TZ), False
 
 
-def _note(ctx: ActionContext, which: str, **values: Any) -> str:
-    text = ctx.words("reminder_note", which)
-    merged = {**{k: ctx.policy.get(k, "") for k in _POLICY_KEYS}, **values}
-    for key, value in merged.items():
-        text = text.replace("{" + key + "}", str(value))
-    return text.strip()
-
-
-_POLICY_KEYS = ("hedge", "seller_response_hours", "return_confirm_days")
-
-
 def plan_window_reminder(ctx: ActionContext) -> None:
     """After ``compute_window``: remind the day before the last day of the seven-day window."""
     now, _ = _now(ctx)
@@ -166,7 +154,7 @@ def plan_window_reminder(ctx: ActionContext) -> None:
     ctx.effects.append(cancel("window"))
     if due is None or ctx.slots.get("window_open") is False:
         ctx.slots["window_remind_at"] = ""
-        ctx.slots["window_reminder_note"] = _note(ctx, "window_soon")
+        ctx.slots["window_reminder_note"] = "window_soon"  # the locale's words (values:)
         return
     last_day = ctx.slots.get("window_last_day") or ""
     ctx.effects.append(
@@ -176,9 +164,8 @@ def plan_window_reminder(ctx: ActionContext) -> None:
             {"window_last_day": last_day, "window_last_iso": last_iso},
         )
     )
-    at = when_text(due, ctx.today)
-    ctx.slots["window_remind_at"] = at
-    ctx.slots["window_reminder_note"] = _note(ctx, "window", remind_at=at)
+    ctx.slots["window_remind_at"] = when_iso(due)
+    ctx.slots["window_reminder_note"] = "window"
 
 
 def plan_seller_reminder(ctx: ActionContext) -> None:
@@ -193,9 +180,8 @@ def plan_seller_reminder(ctx: ActionContext) -> None:
     after_s = None if exact else hours * 3600.0
     ctx.effects.append(schedule("seller", due, {"seller_wait_hours": hours}, after_s=after_s))
     ctx.slots["seller_wait_hours"] = hours
-    at = when_text(due, ctx.today)
-    ctx.slots["seller_remind_at"] = at
-    ctx.slots["seller_reminder_note"] = _note(ctx, "seller", remind_at=at, hours=hours)
+    ctx.slots["seller_remind_at"] = when_iso(due)
+    ctx.slots["seller_reminder_note"] = "seller"
 
 
 def plan_refund_reminder(ctx: ActionContext) -> None:
@@ -205,9 +191,8 @@ def plan_refund_reminder(ctx: ActionContext) -> None:
     due = refund_due(now, days)
     ctx.effects.append(cancel("refund"))
     ctx.effects.append(schedule("refund", due))
-    at = when_text(due, ctx.today)
-    ctx.slots["refund_remind_at"] = at
-    ctx.slots["refund_reminder_note"] = _note(ctx, "refund", remind_at=at, days=days)
+    ctx.slots["refund_remind_at"] = when_iso(due)
+    ctx.slots["refund_reminder_note"] = "refund"
 
 
 def stop_reminders(ctx: ActionContext) -> None:

@@ -9,13 +9,11 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from datetime import date
 
 __all__ = [
     "YEARLESS_FUTURE_DAYS",
     "DateError",
     "clean_text",
-    "format_date_zh",
     "mask_order_no",
     "parse_date",
     "parse_order_no",
@@ -23,14 +21,6 @@ __all__ = [
 
 
 from bot.nlu.dates import YEARLESS_FUTURE_DAYS, DateError, parse_date
-
-
-def format_date_zh(d: date, today: date) -> str:
-    """Returns ``d`` as 11月27日, with the year (2025年12月30日) only if not ``today``'s year."""
-    if d.year == today.year:
-        return f"{d.month}月{d.day}日"
-    return f"{d.year}年{d.month}月{d.day}日"
-
 
 # --- Order numbers -------------------------------------------------------------------------
 

@@ -187,6 +187,22 @@ class OutboxItem:
 
 
 @dataclass(slots=True)
+class Miss:
+    """A message the bot could not place, kept (masked) to learn new examples from.
+
+    ``text`` has order numbers, phone numbers, names and addresses masked by the engine;
+    ``guess`` is the likeliest ``[intent, probability]`` pairs.
+    """
+
+    chat_id: int
+    at: float
+    text: str
+    state: str
+    locale: str
+    guess: list[list[Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Changes:
     """Everything one update writes, applied atomically by :meth:`Store.commit`."""
 
@@ -203,6 +219,8 @@ class Changes:
     reminders_cancel: list[tuple[int, str | None]] = field(default_factory=list)
     #: New outbox items; the store sets their ``id`` on commit.
     outbox: list[OutboxItem] = field(default_factory=list)
+    #: Messages the bot could not place (``nlu_miss`` effects).
+    misses: list[Miss] = field(default_factory=list)
 
 
 #: What :meth:`Store.chat_flags` reports for a chat that never set a flag.
@@ -319,14 +337,19 @@ class Store(Protocol):
         ...
 
     def prune_finished(self, before: float) -> dict[str, int]:
-        """Deletes sent/failed/cancelled reminders due before ``before`` and done outbox items.
+        """Deletes sent/failed/cancelled reminders due before ``before``, done outbox items and
+        misses kept before ``before``.
 
-        Returns counts under ``reminders`` and ``outbox``.
+        Returns counts under ``reminders``, ``outbox`` and ``misses``.
         """
         ...
 
     def count_conversations(self) -> int:
         """Returns how many conversations are stored."""
+        ...
+
+    def misses(self, since: float = 0.0, limit: int = 10000) -> list[Miss]:
+        """Returns the kept misses since ``since``, newest first."""
         ...
 
     def close(self) -> None:

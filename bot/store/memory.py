@@ -30,6 +30,7 @@ from bot.store.base import (
     Changes,
     Evidence,
     LogEntry,
+    Miss,
     OutboxItem,
     Reminder,
     UnknownCase,
@@ -63,6 +64,7 @@ class MemoryStore:
         self._counters: dict[str, int] = {}
         self._last_reminder_id = 0
         self._last_outbox_id = 0
+        self._misses: list[Miss] = []
 
     # -- conversations ------------------------------------------------------------------------
 
@@ -130,6 +132,7 @@ class MemoryStore:
                 item.id = kept.id = self._last_outbox_id
                 item.status = kept.status = "pending"
                 self._outbox[kept.id] = kept
+            self._misses.extend(copy.deepcopy(m) for m in changes.misses)
 
     def delete_conversation(self, chat_id: int) -> bool:
         """Deletes the conversation; returns whether there was one."""
@@ -286,6 +289,9 @@ class MemoryStore:
         """Deletes the chat's personal data; returns counts (see the protocol)."""
         with self._lock:
             counts = {"conversations": 0, "reminders": 0, "log": 0, "evidence": 0, "cases": 0}
+            before = len(self._misses)
+            self._misses = [m for m in self._misses if m.chat_id != chat_id]
+            counts["misses"] = before - len(self._misses)
             if self._conversations.pop(chat_id, None) is not None:
                 counts["conversations"] = 1
             for rid in [r.id for r in self._reminders.values() if r.chat_id == chat_id]:
@@ -332,7 +338,16 @@ class MemoryStore:
             done = [oid for oid, i in self._outbox.items() if i.status == "done"]
             for oid in done:
                 del self._outbox[oid]
-            return {"reminders": len(rems), "outbox": len(done)}
+            kept = [m for m in self._misses if m.at >= before]
+            misses = len(self._misses) - len(kept)
+            self._misses = kept
+            return {"reminders": len(rems), "outbox": len(done), "misses": misses}
+
+    def misses(self, since: float = 0.0, limit: int = 10000) -> list[Miss]:
+        """Returns the kept misses since ``since``, newest first."""
+        with self._lock:
+            found = [copy.deepcopy(m) for m in self._misses if m.at >= since]
+            return sorted(found, key=lambda m: -m.at)[:limit]
 
     def close(self) -> None:
         """Nothing to release."""

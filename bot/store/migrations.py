@@ -86,6 +86,20 @@ MIGRATIONS: list[list[str]] = [
             n INTEGER NOT NULL
         ) WITHOUT ROWID""",
     ],
+    # 2: messages the bot could not place (masked), to learn examples from (`nlu misses`).
+    [
+        """CREATE TABLE nlu_misses (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            chat_id INTEGER NOT NULL,
+            at REAL NOT NULL,
+            text TEXT NOT NULL,
+            state TEXT NOT NULL,
+            locale TEXT NOT NULL,
+            guess TEXT NOT NULL
+        )""",
+        "CREATE INDEX nlu_misses_at ON nlu_misses (at)",
+        "CREATE INDEX nlu_misses_by_chat ON nlu_misses (chat_id)",
+    ],
 ]
 
 #: The schema version this code writes.

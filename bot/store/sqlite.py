@@ -43,6 +43,7 @@ from bot.store.base import (
     Changes,
     Evidence,
     LogEntry,
+    Miss,
     OutboxItem,
     Reminder,
     Store,
@@ -286,6 +287,15 @@ class SqliteStore:
                     )
                 except sqlite3.IntegrityError as exc:
                     raise UnknownCase(f"evidence for unknown case {ev.case_id}") from exc
+            if changes.misses:
+                conn.executemany(
+                    "INSERT INTO nlu_misses (chat_id, at, text, state, locale, guess) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (m.chat_id, m.at, m.text, m.state, m.locale, _dumps(m.guess))
+                        for m in changes.misses
+                    ],
+                )
             for item in changes.outbox:
                 cur = conn.execute(
                     "INSERT INTO outbox (kind, payload, attempts, next_at, status, last_error) "
@@ -562,6 +572,9 @@ class SqliteStore:
                     "DELETE FROM reminders WHERE chat_id = ?", (chat_id,)
                 ).rowcount,
                 "log": conn.execute("DELETE FROM event_log WHERE chat_id = ?", (chat_id,)).rowcount,
+                "misses": conn.execute(
+                    "DELETE FROM nlu_misses WHERE chat_id = ?", (chat_id,)
+                ).rowcount,
                 "evidence": conn.execute(
                     "DELETE FROM evidence WHERE case_id IN "
                     "(SELECT case_id FROM cases WHERE chat_id = ?)",
@@ -604,7 +617,21 @@ class SqliteStore:
                 "DELETE FROM reminders WHERE status != 'pending' AND due < ?", (before,)
             ).rowcount
             outbox = conn.execute("DELETE FROM outbox WHERE status = 'done'").rowcount
-        return {"reminders": reminders, "outbox": outbox}
+            misses = conn.execute("DELETE FROM nlu_misses WHERE at < ?", (before,)).rowcount
+        return {"reminders": reminders, "outbox": outbox, "misses": misses}
+
+    def misses(self, since: float = 0.0, limit: int = 10000) -> list[Miss]:
+        """Returns the kept misses since ``since``, newest first."""
+        with self._guard() as conn:
+            rows = conn.execute(
+                "SELECT chat_id, at, text, state, locale, guess FROM nlu_misses "
+                "WHERE at >= ? ORDER BY at DESC, id DESC LIMIT ?",
+                (since, limit),
+            ).fetchall()
+        return [
+            Miss(int(c), float(a), str(t), str(s), str(lo), json.loads(g))
+            for c, a, t, s, lo, g in rows
+        ]
 
     def integrity_check(self) -> str:
         """Returns the first line of ``PRAGMA integrity_check`` (``"ok"`` when healthy)."""

@@ -126,8 +126,7 @@ def build_application(
 
 def _prepare(settings: Settings) -> tuple[EngineLike, Store] | int:
     """Loads the flows and opens the store; returns an exit code after one line on failure."""
-    from bot.engine.engine import Engine
-    from bot.engine.loader import FlowError
+    from bot.engine.engine import LOAD_ERRORS, Engine
     from bot.store.sqlite import open_store
 
     configure_logging(settings)
@@ -136,7 +135,7 @@ def _prepare(settings: Settings) -> tuple[EngineLike, Store] | int:
         return 2
     try:
         engine = Engine.load(ROOT, tz=settings.timezone)
-    except FlowError as exc:
+    except LOAD_ERRORS as exc:
         print(str(exc), file=sys.stderr)
         return 2
     try:
