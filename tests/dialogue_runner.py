@@ -50,6 +50,19 @@ class TranscriptError(AssertionError):
     """A transcript step did not go as written."""
 
 
+def asked_known(engine: Engine, conv: Conversation) -> str | None:
+    """The slot the conversation's current question asks for, if it is already filled.
+
+    The bot must never ask for what it was told: a state that asks (``slot:`` or ``asks:``) is
+    passed when its answer is known, so resting on one with the answer filled is a bug.
+    """
+    spec = engine.bundle.states[conv.state]
+    asked = spec.slot.name if spec.slot else spec.asks
+    if asked and conv.slots.get(asked) not in (None, ""):
+        return asked
+    return None
+
+
 def _text_of(outcome: Outcome) -> str:
     return "\n".join(r.text for r in outcome.replies if r.text)
 
@@ -122,6 +135,9 @@ async def _play(
         said = f"\n--- the bot said ---\n{text}\n--- buttons: " + ", ".join(
             b.label for b in _buttons_of(outcome)
         )
+        known = asked_known(engine, outcome.conversation)
+        if known and outcome.replies:
+            raise TranscriptError(f"{where}: asked for {known}, which it was already told{said}")
         for want in _as_list(step.get("expect")):
             if want not in text:
                 raise TranscriptError(f"{where}: expected {want!r} in the reply{said}")

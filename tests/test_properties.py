@@ -116,6 +116,11 @@ def check_outcome(out: Outcome, event: Event) -> list[str]:
     conv = out.conversation
     states = engine().bundle.states
     assert conv.state in states, conv.state
+    spec = states[conv.state]
+    asked = spec.slot.name if spec.slot else spec.asks
+    if asked and out.replies and conv.mode == "bot":
+        # never ask for what the shopper already said (a question with a known answer is passed)
+        assert conv.slots.get(asked) in (None, ""), f"asked {asked} again at {conv.state}"
     assert len(conv.back) <= BACK_LIMIT
     assert all(s in states for s in conv.back)
     if conv.mode == "bot":
