@@ -599,6 +599,10 @@ class Engine(TypedText):
                 break
             for key in spec.say[:-1]:
                 self._say(t, key)
+            # On the back-stack like an answered question: /back, or a fact that corrects the
+            # answer, comes back to it.
+            conv.back.append(spec.id)
+            del conv.back[:-BACK_LIMIT]
             self._fire(conv, trigger)
         self._show(t, conv.state)
 

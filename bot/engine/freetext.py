@@ -42,6 +42,10 @@ TEXT_LIMIT = 500
 SUGGEST_BASE = 200
 #: Intents that are never the answer to a question, however long the message.
 ALWAYS_SWITCH = frozenset({"human", "restart"})
+#: Starting over forgets what the shopper said: only on a near-certain reading.
+RESTART_CONFIDENCE = 0.95
+#: Starting over forgets what the shopper said: only on a near-certain reading.
+RESTART_CONFIDENCE = 0.95
 #: Intents that carry facts rather than a request: their facts are tried on the step first.
 FACT_INTENTS = frozenset({"inform", "report_problem"})
 #: A message at most this long (folded) with a confident other intent is a topic switch, not the
@@ -57,6 +61,9 @@ _REQUEST = re.compile(
 )
 #: Around an order number, at most this many other characters: the message *is* the number.
 ORDER_ONLY_SLACK = 6
+#: A message reporting a problem at least this long (folded) is the shopper's account of what
+#: happened (the ``story`` fact): the intervention script does not ask for it again.
+STORY_MIN_CHARS = 12
 #: A generic fact that does not replace a more specific one already given: "卖家不给退" after
 #: "卖家说是我弄坏的" is still the seller blaming the shopper.
 GENERIC_FACTS = {"seller_status": ("refused", frozenset({"blames_buyer", "refused_cancel"}))}
@@ -110,6 +117,10 @@ class TypedText:
                     return self._route_match(t, spec, local.route, local.button)
                 return self._miss(t, spec, self._reask_key(spec, frame))
         new = self._store_facts(t, frame)
+        local = self.matcher.match(conv.locale, conv.state, text, local_only=True)
+        if local and len(local.word) * 2 >= len(normalize(text)):
+            # most of a short answer is one of this step's own words ("没注意有没有")
+            return self._route_match(t, spec, local.route, local.button)
         sure_switch = frame.confidence >= self.thresholds["switch"]
         if (
             frame.intent in ALWAYS_SWITCH
@@ -117,17 +128,13 @@ class TypedText:
             and self._follow_intent(t, spec, frame, new)
         ):
             return
-        local = self.matcher.match(conv.locale, conv.state, text, local_only=True)
-        if local and len(local.word) * 2 >= len(normalize(text)):
-            # most of a short answer is one of this step's own words ("没注意有没有")
-            return self._route_match(t, spec, local.route, local.button)
         if self._follow_intent(t, spec, frame, new):
             return
+        if new:  # facts with nothing else to do (a correction): noted
+            self._say(t, "sys.noted")
+            return self._redo_from(t, new)
         if local:
             return self._route_match(t, spec, local.route, local.button)
-        if new:
-            self._say(t, "sys.noted")
-            return self._show(t, conv.state)
         if spec.slot:
             return self._miss(t, spec, self._reask_key(spec, frame))
         self._clarify(t, frame, text)
@@ -188,7 +195,7 @@ class TypedText:
         if intent in FACT_INTENTS or confidence < self.thresholds["route"]:
             return False
         if intent in ALWAYS_SWITCH and confidence >= self.thresholds["switch"]:
-            return True
+            return intent != "restart" or confidence >= RESTART_CONFIDENCE
         route = self.bundle.global_intents.get(intent)
         if route is None or route.to.split(".", 1)[0] == state.split(".", 1)[0]:
             return False
@@ -196,6 +203,28 @@ class TypedText:
         return size <= BARE_TOPIC_CHARS or (
             size <= SWITCH_MAX_CHARS and bool(_REQUEST.search(text))
         )
+
+    def _redo_from(self, t: _Turn, new: dict[str, Any]) -> None:
+        """A new fact that answers an earlier question goes back there and on again from it.
+
+        (A signing date corrected after the window was worked out works it out again.) With no
+        such question behind, the step is shown again with the facts as they are now.
+        """
+        conv = t.conv
+        for depth in range(len(conv.back) - 1, -1, -1):
+            earlier = self.bundle.states.get(conv.back[depth])
+            if earlier is not None and self._asked_slot(earlier) in new:
+                conv.state = earlier.id
+                del conv.back[depth:]
+                return self._enter(t)
+        self._show(t, conv.state)
+
+    @staticmethod
+    def _story(frame: Frame) -> str | None:
+        """The message itself, when it tells what went wrong at some length."""
+        if frame.problem is None or len(normalize(frame.text)) < STORY_MIN_CHARS:
+            return None
+        return frame.text
 
     @staticmethod
     def _only_number(text: str, number: str) -> bool:
@@ -237,7 +266,7 @@ class TypedText:
         changed: dict[str, Any] = {}
         slots = t.conv.slots
         for entity, slot in self.bundle.facts.items():
-            value = getattr(frame, entity, None)
+            value = getattr(frame, entity, None) if entity != "story" else self._story(frame)
             if value is None or frame.certainty.get(entity, 1.0) < need:
                 continue
             if isinstance(value, date):
@@ -247,6 +276,8 @@ class TypedText:
                 continue
             if not overwrite and slots.get(slot) not in (None, ""):
                 continue
+            if entity == "story" and slots.get(slot) not in (None, ""):
+                continue  # the first account stands; the script's own question may replace it
             if slots.get(slot) != value:
                 slots[slot] = value
                 changed[slot] = value
@@ -258,10 +289,17 @@ class TypedText:
         """Follows the frame's intent or presses the button its facts chose; True if it moved."""
         intent = frame.intent if frame.confidence >= self.thresholds["route"] else None
         if intent == "restart":
+            if frame.confidence < RESTART_CONFIDENCE:
+                return False
             self._restart(t, "restart")
             return True
         if intent in self.bundle.small_talk and not new:
             self._small_talk(t, intent)
+            return True
+        if intent == "deny" and new and not self._press_for_facts(t, spec, new):
+            # "不对，是大前天签收的": a correction; the step shows the facts again
+            self._say(t, "sys.noted")
+            self._redo_from(t, new)
             return True
         if intent in FACT_INTENTS or intent is None:
             # A new problem changes the advice, unless this step is the one asking for it.
@@ -288,7 +326,10 @@ class TypedText:
             return False
         if route.to == t.conv.state and intent in FACT_INTENTS:
             return False  # the facts were stored; the step itself shows what they change
-        self._go(t, route, f"go:{route.to}")
+        # A global intent's `set` is a default: what the shopper said stands ("正在派送" + "退货").
+        known = t.conv.slots
+        defaults = tuple((k, v) for k, v in route.set if known.get(k) in (None, ""))
+        self._go(t, Route(route.to, defaults), f"go:{route.to}")
         return True
 
     def _own_entry(self, state: str, target: str) -> bool:

@@ -405,6 +405,10 @@ def _en_weekday(m: re.Match[str], today: date) -> date | DateError:
     return _weekday_before(today, wd)
 
 
+def _en_ordinal_day(m: re.Match[str], today: date) -> date | DateError:
+    return _recent_day(int(m["d"]), today)
+
+
 def _slash_md(m: re.Match[str], today: date) -> date | DateError:
     a, b = int(m["a"]), int(m["b"])
     if a > 12 >= b:  # 20/11: day first
@@ -558,6 +562,11 @@ _PATTERNS: list[tuple[re.Pattern[str], Handler, bool]] = [
         False,
     ),
     (
+        re.compile(r"\bthe\s+(?P<d>[0-9]{1,2})(?:st|nd|rd|th)\b"),
+        _en_ordinal_day,
+        False,
+    ),
+    (
         re.compile(
             r"(?<![0-9.\-/])(?P<m>[0-9]{1,2})[-.](?P<d>[0-9]{1,2})(?![0-9]|[.\-/][0-9])"
             + _NOT_A_DATE
@@ -587,7 +596,7 @@ _PATTERNS: list[tuple[re.Pattern[str], Handler, bool]] = [
 
 #: Handlers whose day is written as a calendar date rather than a relative word.
 _CALENDAR = frozenset(
-    {_ymd, _rel_year_md, _md, _month_rel_day, _en_month_day, _slash_md, _day_only}
+    {_ymd, _rel_year_md, _md, _month_rel_day, _en_month_day, _slash_md, _day_only, _en_ordinal_day}
 )
 
 # --- Roles ------------------------------------------------------------------------------------

@@ -96,6 +96,8 @@ def detect(text: str) -> Language:
     text = _NOISE.sub(" ", text)
     cjk = _CJK.findall(text)
     words = [w for w in _WORD.findall(text) if w.lower() not in _NOT_ENGLISH]
+    if not any(len(w) >= 2 for w in words):
+        words = []  # a letter in front of an order number is no English
     if words and (not cjk or (len(words) >= 2 and 2 * len(words) >= len(cjk))):
         long_words = [w for w in words if len(w) >= 2]
         known = any(w.lower() in _ONE_WORD for w in words)

@@ -41,7 +41,7 @@ from bot.nlu.data import (
 from bot.nlu.textnorm import negated, normalize, soft
 
 #: Bump when :func:`model_text` or the vectoriser changes: old caches are then ignored.
-FEATURE_VERSION = 5
+FEATURE_VERSION = 6
 #: The label of "this entity is not in the message".
 NONE = "-"
 
@@ -139,6 +139,7 @@ class Model:
         digest: str = "",
         cues: dict[str, tuple[str, ...]] | None = None,
         cue_weight: float = 0.0,
+        ovr: bool = True,
     ) -> None:
         self.vocab = vocab
         self.idf = idf
@@ -150,6 +151,9 @@ class Model:
         self.cues = dict(cues or {})
         self.cue_weight = cue_weight
         self.cue_rx = _cue_patterns(self.cues)
+        #: Probabilities one-vs-rest, as scikit-learn's SGDClassifier gives them (each class's
+        #: sigmoid, normalised); else a softmax, as LogisticRegression's multinomial model.
+        self.ovr = ovr
 
     def vector(self, text: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]:
         """Returns ``text``'s features as (row indexes, values): TF-IDF (L2-normalised), cues."""
@@ -186,8 +190,15 @@ class Model:
         out: Scores = {}
         for head in self.heads:
             part = z[head.start : head.stop].astype(np.float64)
-            part = np.exp(part - part.max())
-            probs = part / part.sum()
+            if len(part) == 2:  # stored as [-z/2, z/2]: the model's own sigmoid
+                p1 = 1.0 / (1.0 + np.exp(-(part[1] - part[0])))
+                probs = np.array([1.0 - p1, p1])
+            elif self.ovr:
+                sig = 1.0 / (1.0 + np.exp(-part))
+                probs = sig / sig.sum()
+            else:
+                part = np.exp(part - part.max())
+                probs = part / part.sum()
             ranked = sorted(zip(head.labels, probs.tolist(), strict=True), key=lambda p: -p[1])
             out[head.name] = ranked
         return out
@@ -204,6 +215,7 @@ class Model:
             "version": FEATURE_VERSION,
             "cues": {k: list(v) for k, v in self.cues.items()},
             "cue_weight": self.cue_weight,
+            "ovr": self.ovr,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
@@ -245,6 +257,7 @@ class Model:
                 str(meta.get("digest", "")),
                 {str(k): tuple(v) for k, v in meta.get("cues", {}).items()},
                 float(meta.get("cue_weight", 0.0)),
+                bool(meta.get("ovr", True)),
             )
 
 
@@ -327,6 +340,7 @@ def train(data: TrainingData) -> Model:
         data.digest,
         data.cues,
         cue_weight,
+        settings.get("solver", "sgd") != "lr",
     )
 
 

@@ -126,6 +126,8 @@ class Understanding:
         decoded = self._decode(scores)
         ranked = _given_facts(scores["intent"], decoded)
         mentions = find_dates(text, today)
+        if ranked[0][0] in SMALL_TALK:
+            mentions = []  # "今晚吃啥好" names an evening, not the day of an order
         signed = signed_date(mentions)
         values = {k: decoded.get(k) for k in CLASS_ENTITIES}
         if values["status"] == "not_received":
