@@ -354,3 +354,75 @@ def test_fraud_compensation_three_times_at_least_500__facts_3(
 def test_fraud_compensation_refuses_negative_price__facts_3() -> None:
     with pytest.raises(ValueError):
         fraud_compensation(Decimal(-1))
+
+
+# --- The complaint statement: what it may cite, ask for, and how strong it is ------------
+
+
+@pytest.mark.parametrize(
+    ("problem", "status", "seller", "expected"),
+    [
+        # facts §3 "quality problem": 消法 art. 24
+        ("quality", None, "refused", (rules.Basis.QUALITY,)),
+        # facts §3 "damaged in transit": 电子商务法 art. 20 / 民法典 art. 604
+        ("damaged", None, "refused", (rules.Basis.TRANSIT,)),
+        ("logistics_stalled", None, "ignored", (rules.Basis.TRANSIT,)),
+        (None, "not_received", "refused", (rules.Basis.TRANSIT,)),
+        # facts §3 "counterfeit": 消法 art. 55, and the platform authenticates (facts §5)
+        ("fake", None, "refused", (rules.Basis.FRAUD, rules.Basis.AUTHENTICATION)),
+        # facts §3 "JD rule" and seed 004 scenario 5: the seller's to bear, no article
+        ("not_as_described", None, "refused", (rules.Basis.NOT_AS_DESCRIBED,)),
+        ("wrong_item", None, "refused", (rules.Basis.WRONG_ITEM,)),
+        # facts §1, §4: cancelling is the platform's rule, never the seven-day article
+        ("changed_mind", "unshipped", "refused_cancel", (rules.Basis.PLATFORM_CANCEL,)),
+        (None, None, "refused_cancel", (rules.Basis.PLATFORM_CANCEL,)),
+    ],
+)
+def test_complaint_cites_only_what_the_facts_support__coverage_I1(
+    problem: str | None, status: str | None, seller: str | None, expected: tuple[rules.Basis, ...]
+) -> None:
+    assert rules.complaint_basis(problem, status=status, seller=seller) == expected
+
+
+def test_change_of_mind_cites_article_25_only_inside_the_window_and_for_eligible_goods() -> None:
+    """facts §2: art. 25 applies within seven days of signing, and not to the excluded goods."""
+    cite = rules.complaint_basis
+    assert cite("changed_mind", window_open=True) == (rules.Basis.SEVEN_DAYS,)
+    assert cite("size_color", window_open=True, category="normal") == (rules.Basis.SEVEN_DAYS,)
+    assert cite("changed_mind", window_open=False) == ()
+    assert cite("changed_mind", window_open=None) == ()
+    assert cite("changed_mind", window_open=True, category="custom") == ()
+    assert cite("wrong_address", window_open=True) == ()
+
+
+def test_complaint_strength_is_honest_about_a_weak_change_of_mind_case() -> None:
+    """facts §2: after the window, or for excluded goods, the seller may lawfully refuse."""
+    strength = rules.complaint_strength
+    assert strength("changed_mind", window_open=False) is rules.Strength.WINDOW_PASSED
+    assert strength("changed_mind", window_open=True, category="fresh") is rules.Strength.EXCLUDED
+    assert strength("changed_mind", window_open=True) is rules.Strength.SOUND
+    # A seller fault stands whatever the calendar says (facts §3).
+    assert strength("quality", window_open=False) is rules.Strength.SOUND
+    assert strength("fake", window_open=False, category="custom") is rules.Strength.SOUND
+
+
+def test_complaint_demand_fits_who_pays__facts_3() -> None:
+    demand, d = rules.complaint_demand, rules.Demand
+    assert demand("fake") == (d.FULL_REFUND, d.FRAUD_COMPENSATION, d.AUTHENTICATION)
+    assert demand("wrong_item") == (d.RESHIP_OR_REFUND,)
+    assert demand("wrong_item", "reship") == (d.RESHIP,)
+    assert demand("quality") == (d.RETURN_REFUND_SELLER_PAYS,)
+    assert demand("quality", "exchange") == (d.EXCHANGE_SELLER_PAYS,)
+    assert demand("changed_mind") == (d.RETURN_REFUND_BUYER_PAYS,)
+    assert demand("size_color", "exchange") == (d.EXCHANGE_BUYER_PAYS,)
+    assert demand("quality", "refund_only") == (d.REFUND_ONLY,)
+    assert demand("damaged", "compensation") == (d.RETURN_REFUND_SELLER_PAYS, d.COMPENSATION)
+    assert demand("changed_mind", status="unshipped") == (d.CANCEL_REFUND,)
+    assert demand(None, status="not_received") == (d.RESHIP_OR_REFUND,)
+
+
+def test_unknown_codes_never_raise_and_cite_nothing() -> None:
+    assert rules.complaint_basis("nonsense", window_open=True, category="nonsense") == ()
+    assert rules.complaint_strength("nonsense") is rules.Strength.SOUND
+    assert rules.complaint_demand(None) == (rules.Demand.RETURN_REFUND,)
+    assert rules.complaint_demand("wrong_address") == (rules.Demand.RETURN_REFUND,)

@@ -18,14 +18,20 @@ __all__ = [
     "EXCLUDED_IF_CONFIRMED",
     "FRAUD_MINIMUM_YUAN",
     "FRAUD_MULTIPLIER",
+    "Basis",
     "Category",
     "ConditionProblem",
     "ConditionVerdict",
+    "Demand",
     "Eligibility",
     "Payer",
     "Reason",
+    "Strength",
     "Window",
     "WindowStatus",
+    "complaint_basis",
+    "complaint_demand",
+    "complaint_strength",
     "condition_advice",
     "deadline_passed",
     "fraud_compensation",
@@ -312,3 +318,162 @@ def fraud_compensation(price_yuan: Decimal | int) -> Decimal:
 def _positive(name: str, value: int) -> None:
     if value < 1:
         raise ValueError(f"{name} must be a positive number, got {value}")
+
+
+# --- The complaint statement (facts §2, §3, §6) --------------------------------------------
+
+
+class Basis(StrEnum):
+    """What a complaint statement may rest on; each code has its words in the locale.
+
+    Only what ``shared/domain/facts.md`` supports: the law (H) stated as such, platform rules
+    hedged, and nothing when no rule fits.
+    """
+
+    #: 消法 art. 24: goods not up to quality: return, exchange, repair; the seller bears the
+    #: shipping (facts §3, "quality problem").
+    QUALITY = "consumer_24"
+    #: 电子商务法 art. 20 / 民法典 art. 604: the risk in transit stays with the seller until
+    #: delivery (facts §3, "damaged in transit").
+    TRANSIT = "transit_risk"
+    #: 消法 art. 55: fraud, three times the price and at least ¥500 (facts §3, "counterfeit").
+    FRAUD = "consumer_55"
+    #: The platform authenticates suspected fakes (seed 004 三 scenario 6, facts §5).
+    AUTHENTICATION = "authentication"
+    #: Not as described: the seller's to bear, by the platforms' rules (facts §3, "JD rule").
+    NOT_AS_DESCRIBED = "not_as_described"
+    #: Wrong or missing item: the seller resends or refunds and pays both ways (facts §3, seed
+    #: 004 三 scenario 5).
+    WRONG_ITEM = "wrong_item"
+    #: 消法 art. 25: seven-day no-reason return, only while the window is open and the category
+    #: is not excluded (facts §2).
+    SEVEN_DAYS = "consumer_25"
+    #: Cancelling an order not yet shipped, or a seller refusing to: the platform's own rules,
+    #: hedged (facts §1, §4); no seven-day article.
+    PLATFORM_CANCEL = "platform_cancel"
+
+
+class Demand(StrEnum):
+    """What the complaint asks for, fitted to the case."""
+
+    FULL_REFUND = "full_refund"
+    #: Return and refund, who pays the shipping left to the case (the reason is not known, or
+    #: it depends on whose mistake it was).
+    RETURN_REFUND = "return_refund"
+    RETURN_REFUND_SELLER_PAYS = "return_refund_seller_pays"
+    RETURN_REFUND_BUYER_PAYS = "return_refund_buyer_pays"
+    REFUND_ONLY = "refund_only"
+    EXCHANGE_SELLER_PAYS = "exchange_seller_pays"
+    EXCHANGE_BUYER_PAYS = "exchange_buyer_pays"
+    RESHIP_OR_REFUND = "reship_or_refund"
+    RESHIP = "reship"
+    FRAUD_COMPENSATION = "fraud_compensation"
+    AUTHENTICATION = "authentication"
+    CANCEL_REFUND = "cancel_refund"
+    COMPENSATION = "compensation"
+
+
+class Strength(StrEnum):
+    """How a complaint stands on the facts, said honestly before the script."""
+
+    SOUND = "sound"
+    #: A change-of-mind return after the seven days: the seller may refuse (facts §2).
+    WINDOW_PASSED = "window_passed"
+    #: A change-of-mind return of goods the law excludes (facts §2).
+    EXCLUDED = "excluded"
+
+
+_PERSONAL_REASONS = frozenset({Reason.CHANGED_MIND, Reason.SIZE_COLOR})
+
+
+def _reason(problem: str | None) -> Reason | None:
+    if problem is None or problem not in Reason.__members__.values():
+        return None
+    return Reason(problem)
+
+
+def complaint_basis(
+    problem: str | None,
+    *,
+    status: str | None = None,
+    seller: str | None = None,
+    window_open: bool | None = None,
+    category: str | None = None,
+) -> tuple[Basis, ...]:
+    """Returns what the statement may cite for these facts (possibly nothing).
+
+    - a cancellation (not yet shipped, or the seller refusing to cancel): the platform's rules;
+    - quality: 消法 art. 24; damaged, or lost/stalled in transit: 电子商务法 art. 20 and
+      民法典 art. 604; counterfeit: 消法 art. 55 plus the platform's authentication;
+    - not as described, wrong or missing item: the seller's obligation (no article);
+    - a change of mind: 消法 art. 25 only while the window is open and the goods are eligible.
+    """
+    if status == "unshipped" or seller == "refused_cancel":
+        return (Basis.PLATFORM_CANCEL,)
+    reason = _reason(problem)
+    if reason is Reason.QUALITY:
+        return (Basis.QUALITY,)
+    if reason is Reason.DAMAGED or (reason is Reason.LOGISTICS_STALLED or status == "not_received"):
+        return (Basis.TRANSIT,)
+    if reason is Reason.FAKE:
+        return (Basis.FRAUD, Basis.AUTHENTICATION)
+    if reason is Reason.NOT_AS_DESCRIBED:
+        return (Basis.NOT_AS_DESCRIBED,)
+    if reason is Reason.WRONG_ITEM:
+        return (Basis.WRONG_ITEM,)
+    if reason in _PERSONAL_REASONS and window_open is True and _eligible(category):
+        return (Basis.SEVEN_DAYS,)
+    return ()
+
+
+def _eligible(category: str | None) -> bool:
+    if category is None or category not in Category.__members__.values():
+        return True  # not said: the window is what decides; excluded goods are asked about
+    return seven_day_eligibility(category) is not Eligibility.EXCLUDED_BY_LAW
+
+
+def complaint_strength(
+    problem: str | None, *, window_open: bool | None = None, category: str | None = None
+) -> Strength:
+    """Whether a complaint stands: a change of mind needs the window open and eligible goods."""
+    if _reason(problem) not in _PERSONAL_REASONS:
+        return Strength.SOUND
+    if category is not None and not _eligible(category):
+        return Strength.EXCLUDED
+    if window_open is False:
+        return Strength.WINDOW_PASSED
+    return Strength.SOUND
+
+
+def complaint_demand(
+    problem: str | None, request: str | None = None, *, status: str | None = None
+) -> tuple[Demand, ...]:
+    """Returns what the statement asks for: the shopper's wish, fitted to who pays (facts §3).
+
+    A counterfeit asks for the full refund, the statutory compensation and authentication; a
+    wrong item, reshipment or a refund with the seller paying both legs; a seller fault, the
+    seller paying the shipping; a change of mind, the buyer paying the return leg.
+    """
+    if status == "unshipped":
+        return (Demand.CANCEL_REFUND,)
+    reason = _reason(problem)
+    if reason is Reason.FAKE:
+        return (Demand.FULL_REFUND, Demand.FRAUD_COMPENSATION, Demand.AUTHENTICATION)
+    if reason is Reason.WRONG_ITEM:
+        return (Demand.RESHIP,) if request in ("reship", "exchange") else (Demand.RESHIP_OR_REFUND,)
+    if reason is Reason.LOGISTICS_STALLED or status == "not_received":
+        return (Demand.RESHIP_OR_REFUND,)
+    seller_fault = reason in _SELLER_FAULT
+    if request == "refund_only":
+        base: tuple[Demand, ...] = (Demand.REFUND_ONLY,)
+    elif request in ("exchange", "reship"):
+        base = (Demand.EXCHANGE_SELLER_PAYS if seller_fault else Demand.EXCHANGE_BUYER_PAYS,)
+    elif seller_fault:
+        base = (Demand.RETURN_REFUND_SELLER_PAYS,)
+    elif reason in _PERSONAL_REASONS:
+        base = (Demand.RETURN_REFUND_BUYER_PAYS,)
+    else:
+        base = (Demand.RETURN_REFUND,)
+    if request == "compensation":
+        base = (*base, Demand.COMPENSATION)
+    return base
