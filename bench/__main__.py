@@ -13,6 +13,7 @@ USAGE = """usage: python -m bench <sub-command> [options]   (add -h for a sub-co
   memory        bytes per active conversation held in the process (tracemalloc)
   e2e           our bot vs a bare PTB echo bot over HTTP against the fake Bot API
   dates         our date parser vs dateparser on tests/nlu/dates.yaml
+  nlu           understanding: per-message time, start-up and memory with and without it
   all           engine, engine-scale, store, memory, e2e with their defaults
 """
 
@@ -53,6 +54,12 @@ def _dates(argv: Sequence[str]) -> str:
     return run(argv)
 
 
+def _nlu(argv: Sequence[str]) -> str:
+    from bench.nlu import main as run
+
+    return run(argv)
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], str]] = {
     "engine": _engine,
     "engine-scale": _engine_scale,
@@ -60,6 +67,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], str]] = {
     "memory": _memory,
     "e2e": _e2e,
     "dates": _dates,
+    "nlu": _nlu,
 }
 
 

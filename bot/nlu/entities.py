@@ -153,6 +153,14 @@ _AMOUNT = re.compile(
 )
 
 
+def without_amount(text: str) -> str:
+    """Returns ``text`` with its money amounts taken out ("保湿面霜 199元" → "保湿面霜")."""
+    folded = unicodedata.normalize("NFKC", text)
+    rest = _AMOUNT.sub(" ", folded)
+    rest = re.sub(r"(?:实付|實付|付了|花了|paid)\s*(?=[\s,，。;；]|$)", " ", rest, flags=re.I)
+    return " ".join(rest.split()).strip(" ,，。;；、的")
+
+
 def amount(text: str) -> str | None:
     """Returns the first money amount in ``text`` in yuan ("89", "129.9"), or None."""
     m = _AMOUNT.search(unicodedata.normalize("NFKC", text))
@@ -171,7 +179,8 @@ _NAME_AFTER = re.compile(
     re.IGNORECASE,
 )
 _ADDRESS = re.compile(
-    r"[\u4e00-\u9fff0-9]{2,}(?:路|街|巷|弄|号楼|號樓|小区|小區|单元|單元|室)[0-9\-]*"
+    r"[\u4e00-\u9fff0-9]{2,}(?:路|街|巷|号楼|號樓|小区|小區|单元|單元|室)[0-9\-]*"
+    r"|[\u4e00-\u9fff]{0,8}[0-9]+弄[0-9\-]*"  # 弄 (a lane) only with its number: "咋弄" is a verb
 )
 
 
