@@ -21,7 +21,9 @@ import html
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from bot.store.base import Case, Evidence, Store
 
@@ -54,8 +56,13 @@ CARD_FACTS = (
     "seller_said",
     "request",
 )
+#: Facts shown by /case, in order (each has a ``case.shopper_<fact>`` line).
+SHOPPER_FACTS = ("order_no", "product", "problem", "description", "seller_status", "request")
 #: Timeline entries kept per case (oldest dropped first).
 TIMELINE_LIMIT = 200
+#: Telegram's limit for one message.
+MESSAGE_LIMIT = 4096
+_TZ = ZoneInfo("Asia/Shanghai")
 
 
 class CaseError(ValueError):
@@ -71,6 +78,10 @@ class TextSource(Protocol):
 
     def value_words(self, locale: str, slot: str, value: Any) -> str:
         """Shows a slot value in words (locale ``values:``), or as it is."""
+        ...
+
+    def statement(self, facts: dict[str, Any], today: date, case_id: str | None) -> str:
+        """The complaint statement for these facts (Telegram HTML)."""
         ...
 
 
@@ -165,8 +176,21 @@ def _value(src: TextSource, locale: str, key: str, value: Any) -> str:
     return src.value_words(locale, key, value)
 
 
-def card_text(src: TextSource, case: Case, evidence_count: int, locale: str = "zh-Hans") -> str:
-    """Returns the case card for human agents (Telegram HTML; shopper text escaped)."""
+def _day(case: Case, today: date | None) -> date:
+    return today or datetime.fromtimestamp(case.updated_at, _TZ).date()
+
+
+def card_text(
+    src: TextSource,
+    case: Case,
+    evidence_count: int,
+    locale: str = "zh-Hans",
+    today: date | None = None,
+) -> str:
+    """Returns the case card for human agents (Telegram HTML; shopper text escaped).
+
+    It ends with the draft statement built from the same facts, as the shopper saw it.
+    """
     f = facts(case)
     values = {k: _value(src, locale, k, f.get(k)) for k in CARD_FACTS}
     info = case.fields.get("agent")
@@ -178,7 +202,28 @@ def card_text(src: TextSource, case: Case, evidence_count: int, locale: str = "z
     else:
         who = src.text(locale, "case.card_unclaimed")
     body = src.text(locale, "case.card", case_id=case.case_id, n=evidence_count, **values)
-    return "\n".join((body.rstrip("\n"), _status_line(src, locale, case.status), who))
+    card = "\n".join((body.rstrip("\n"), _status_line(src, locale, case.status), who))
+    draft = src.statement(f, _day(case, today), case.case_id)
+    return _within_limit(card, src.text(locale, "case.card_statement"), draft)
+
+
+def _within_limit(head: str, title: str, draft: str) -> str:
+    """``head``, then the draft under its title, cut to fit one Telegram message."""
+    text = f"{head}\n\n{title.rstrip()}\n{draft}"
+    if len(text) <= MESSAGE_LIMIT:
+        return text
+    room = MESSAGE_LIMIT - len(head) - len(title) - 4
+    if room < 200:
+        return head[:MESSAGE_LIMIT]
+    # Cut between lines, so no HTML entity or tag is split.
+    kept: list[str] = []
+    used = 0
+    for line in draft.split("\n"):
+        if used + len(line) + 2 > room:
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return f"{head}\n\n{title.rstrip()}\n" + "\n".join(kept) + "\n…"
 
 
 def _status_line(src: TextSource, locale: str, status: str) -> str:
@@ -212,21 +257,28 @@ def shopper_text(
     case_id: str | None = None,
     *,
     locale: str = "zh-Hans",
+    today: date | None = None,
 ) -> str:
-    """Returns the ``/case`` text: the shopper's own current case only (by chat id)."""
+    """Returns the ``/case`` text: the shopper's own current case only (by chat id).
+
+    One view of the stored case (its facts and status; lines of facts not given are left
+    out), the same whatever the conversation holds now (after /restart too).
+    """
     case = current_case(store, chat_id, case_id)
     if case is None:
         return src.text(locale, "case.none")
     f = facts(case)
     count = len(evidence_refs(case, store.evidence_of(case.case_id)))
-    body = src.text(
-        locale,
-        "case.shopper",
-        case_id=case.case_id,
-        n=count,
-        **{k: _value(src, locale, k, f.get(k)) for k in CARD_FACTS},
-    )
-    return "\n".join((body.rstrip("\n"), _status_line(src, locale, case.status)))
+    lines = [src.text(locale, "case.shopper", case_id=case.case_id).rstrip("\n")]
+    for key in SHOPPER_FACTS:
+        value = f.get(key)
+        if value in (None, "", "unknown", "none"):
+            continue
+        words = src.value_words(locale, key, value)
+        lines.append(src.text(locale, f"case.shopper_{key}", text=words).rstrip("\n"))
+    lines.append(src.text(locale, "case.shopper_evidence", n=count).rstrip("\n"))
+    lines.append(_status_line(src, locale, case.status))
+    return "\n".join(lines)
 
 
 def case_dict(case: Case, evidence: Iterable[Evidence] = ()) -> dict[str, Any]:
@@ -261,3 +313,7 @@ class EngineTexts:
         locales = self.engine.bundle.locales
         loc = locales.get(locale) or locales["zh-Hans"]
         return str(self.engine.words(loc, slot, value))
+
+    def statement(self, facts: dict[str, Any], today: date, case_id: str | None) -> str:
+        """The complaint statement for these facts (Telegram HTML)."""
+        return str(self.engine.statement(facts, today, case_id=case_id))

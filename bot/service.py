@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -66,6 +66,21 @@ class EngineLike(Protocol):
 Clock = Callable[[], datetime]
 #: Builds the service-level replies for a ``handoff`` effect (the intervention issue replaces it).
 HandoffHook = Callable[[Conversation], tuple[Reply, ...]]
+
+
+def _buttons_last(replies: tuple[Reply, ...], extra: tuple[Reply, ...]) -> tuple[Reply, ...]:
+    """Appends the service's replies; the step's buttons move under them (text, then buttons).
+
+    (The case record after "📁 你的申诉材料", the agent's answer after "我来帮你找人工客服":
+    the options belong at the end of what is said.)
+    """
+    if not extra or not replies or not replies[-1].buttons or any(r.buttons for r in extra):
+        return replies + extra
+    last = replies[-1]
+    if last.mode != "send" or extra[-1].mode != "send":
+        return replies + extra
+    moved = replace(extra[-1], buttons=last.buttons)
+    return (*replies[:-1], replace(last, buttons=()), *extra[:-1], moved)
 
 
 def chat_hash(chat_id: int) -> str:
@@ -255,8 +270,9 @@ class Service:
                 from bot.reminders import apply_consent
 
                 apply_consent(self.store, chat_id, out.effects)  # /stop: no more reminders
-            if after.case_id and any(e.kind == "show_case" for e in out.effects):
-                # After the commit, so the record includes this update's case changes.
+            if any(e.kind == "show_case" for e in out.effects):
+                # After the commit, so the record includes this update's case changes; the
+                # stored case, not the conversation's slots, so /restart does not change it.
                 from bot import cases as case_texts
 
                 record = case_texts.shopper_text(
@@ -265,6 +281,7 @@ class Service:
                     chat_id,
                     after.case_id,
                     locale=after.locale,
+                    today=now.date(),
                 )
                 work.extra.append(Reply(record))
             if any(e.kind == "forget" for e in out.effects):
@@ -274,7 +291,7 @@ class Service:
                 work.extra.extend(forget_replies(self.engine, self.store, after))
             return Outcome(
                 conversation=after,
-                replies=out.replies + tuple(work.extra),
+                replies=_buttons_last(out.replies, tuple(work.extra)),
                 effects=out.effects,
                 state_before=out.state_before,
             )

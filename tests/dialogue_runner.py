@@ -19,6 +19,7 @@ from bot.engine.engine import Engine
 from bot.engine.model import Button, Conversation, Event, Outcome
 from bot.service import Service
 from bot.store.memory import MemoryStore
+from tests import statement_rubric
 
 TZ = ZoneInfo("Asia/Shanghai")
 CHAT_ID = 4242
@@ -46,6 +47,12 @@ def _record(engine: Engine, visits: Visits) -> None:
     engine._fire = recording  # type: ignore[method-assign]
 
 
+#: States whose reply carries the complaint statement (checked by the rubric at every visit).
+STATEMENT_STATES = frozenset({"intervention.review", "intervention.statement"})
+#: Every statement a transcript produced (the rubric test counts them).
+statements_seen: list[str] = []
+
+
 class TranscriptError(AssertionError):
     """A transcript step did not go as written."""
 
@@ -57,6 +64,8 @@ def asked_known(engine: Engine, conv: Conversation) -> str | None:
     passed when its answer is known, so resting on one with the answer filled is a bug.
     """
     spec = engine.bundle.states[conv.state]
+    if spec.edit:
+        return None  # a review step's "change this" question asks for a known answer on purpose
     asked = spec.slot.name if spec.slot else spec.asks
     if asked and conv.slots.get(asked) not in (None, ""):
         return asked
@@ -144,6 +153,18 @@ async def _play(
         for unwanted in _as_list(step.get("not_expect")):
             if unwanted in text:
                 raise TranscriptError(f"{where}: did not expect {unwanted!r}{said}")
+        lines = {line.strip() for line in text.splitlines()}
+        for want in _as_list(step.get("lines")):
+            if want.strip() not in lines:
+                raise TranscriptError(f"{where}: expected the line {want!r}{said}")
+        for prefix in _as_list(step.get("absent")):
+            if any(line.startswith(prefix) for line in lines):
+                raise TranscriptError(f"{where}: expected no line starting {prefix!r}{said}")
+        if outcome.conversation.state in STATEMENT_STATES and statement_rubric.statement_of(text):
+            wrong = statement_rubric.check(text, outcome.conversation.slots, now.date())
+            if wrong:
+                raise TranscriptError(f"{where}: the statement fails the rubric: {wrong}{said}")
+            statements_seen.append(text)
         if "state" in step and outcome.conversation.state != step["state"]:
             raise TranscriptError(
                 f"{where}: expected state {step['state']}, got {outcome.conversation.state}{said}"

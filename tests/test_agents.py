@@ -71,6 +71,15 @@ async def test_without_operator_the_shopper_is_told_no_agent_is_available(
     assert conv is not None and conv.mode == "bot"
 
 
+async def test_the_hand_off_answer_comes_before_its_buttons(engine: Engine) -> None:
+    desk, _, _ = _desk(engine, FakeSettings())
+    await _say(desk, "/start")
+    out = await _say(desk, "找人工")
+    assert out.replies[-1].text == engine.text("zh-Hans", "sys.no_agent")
+    assert out.replies[-1].buttons, "the options come last, under the answer"
+    assert not any(r.buttons for r in out.replies[:-1])
+
+
 async def test_with_operator_the_conversation_goes_to_agent_mode(engine: Engine) -> None:
     desk, _, _ = _desk(engine, FakeSettings(operator_chat_id=-100))
     conv = engine.new_conversation(CHAT)
@@ -86,11 +95,15 @@ async def test_statement_moves_the_case_to_waiting_platform_with_hook_items(
     await _say(desk, "/start")
     await _say(desk, "卖家拒绝")
     out = await _say(desk, "P7123456789012345678")
+    out = await _tap(desk, out, engine, "btn.skip")
     out = await _tap(desk, out, engine, "btn.p_quality")
     out = await _say(desk, "用了一天就坏了")
     out = await _say(desk, "说是人为损坏")
     out = await _tap(desk, out, engine, "btn.ev_done")
     out = await _tap(desk, out, engine, "btn.r_return_refund")
+    assert out.conversation.state == "intervention.review"
+    assert store.cases_of(CHAT)[0].status == "open"  # a draft is not submitted yet
+    out = await _tap(desk, out, engine, "btn.statement_ok")
     assert out.conversation.state == "intervention.statement"
     (case,) = store.cases_of(CHAT)
     assert case.status == "waiting_platform"

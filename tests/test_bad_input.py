@@ -101,13 +101,17 @@ async def to_statement(
         await (shopper.send(arg) if kind == "send" else shopper.tap(arg))
     assert shopper.state() == "intervention.start", shopper.state()
     await shopper.send(order_no)
+    assert shopper.state() == "intervention.product", shopper.state()
+    await shopper.tap("跳过")
     assert shopper.state() == "intervention.describe", shopper.state()
     await shopper.send(description)
     await shopper.send(seller_said)
     assert shopper.state() == "intervention.evidence", shopper.state()
     await shopper.media("photo")
     await shopper.tap("好了")
-    out = await shopper.tap("仅退款")
+    await shopper.tap("仅退款")
+    assert shopper.state() == "intervention.review", shopper.state()
+    out = await shopper.tap("确认，生成最终版")
     assert shopper.state() == "intervention.statement", shopper.state()
     return out
 
@@ -172,6 +176,7 @@ async def test_over_long_text_is_trimmed_with_a_note() -> None:
     for kind, arg in TO_INTERVENTION:
         await (shopper.send(arg) if kind == "send" else shopper.tap(arg))
     await shopper.send("P7123456789012345678")
+    await shopper.tap("跳过")  # the product
     out = await shopper.send("破" * 4096)
     text = Shopper.text(out)
     assert str(TEXT_LIMIT) in text  # sys.too_long names the limit
@@ -194,7 +199,7 @@ async def test_a_wrong_order_number_is_refused_with_the_expected_format() -> Non
         await shopper.send("/back")
         await shopper.send("卖家不同意退款")
     out = await shopper.send("订单号：P7123456789012345678")
-    assert shopper.state() == "intervention.describe"
+    assert shopper.state() == "intervention.product"
     assert out.conversation.slots["order_no"] == "P7123456789012345678"
 
 

@@ -134,6 +134,41 @@ def test_card_shows_summary_order_number_and_escapes_user_text(
     assert "已关闭" in cases.card_text(texts, case, 3)
 
 
+def test_card_ends_with_the_draft_statement_from_the_same_facts(
+    texts: cases.EngineTexts,
+) -> None:
+    case = _case()
+    case.fields.update(
+        {"seller_status": "refused", "seller_said": "拆了不退", "request": "refund_only"}
+    )
+    card = cases.card_text(texts, case, evidence_count=1)
+    head, _, draft = card.partition("申诉说明草稿")
+    assert "P123456789012" in head and draft, card
+    assert "订单号：P123456789012" in draft and "卖家原话：“拆了不退”" in draft
+    assert "《电子商务法》第二十条" in draft  # damaged: the transit-risk basis
+    assert len(card) <= 4096
+
+
+def test_card_with_very_long_texts_stays_within_one_message(texts: cases.EngineTexts) -> None:
+    case = _case()
+    case.fields.update(
+        {"description": "碎" * 500, "seller_said": "不" * 500, "product": "杯" * 500}
+    )
+    card = cases.card_text(texts, case, evidence_count=1)
+    assert len(card) <= 4096
+    assert "案件 C-2611-0001" in card
+
+
+def test_shopper_view_lists_only_the_facts_given(texts: cases.EngineTexts) -> None:
+    store = MemoryStore()
+    case = _case()
+    case.fields["product"] = "none"  # skipped
+    store.commit(Changes(cases=[case]))
+    text = cases.shopper_text(texts, store, 42)
+    assert "订单号：P123456789012" in text and "问题：包裹破损" in text
+    assert "商品：" not in text and "诉求：" not in text and "（未提供）" not in text
+
+
 def test_thread_title_has_no_order_number(texts: cases.EngineTexts) -> None:
     title = cases.thread_title(texts, _case())
     assert title.startswith("C-2611-0001")

@@ -69,6 +69,8 @@ def statement_for(engine: Engine, scenario: str, request: str) -> tuple[str, Cha
     chat.send("卖家拒绝")
     assert chat.conv.state == "intervention.start", chat.conv.state
     chat.send(ORDER_NO)
+    assert chat.conv.state == "intervention.product", chat.conv.state
+    chat.tap("btn.skip")
     assert chat.conv.state == "intervention.describe", chat.conv.state
     chat.send(DESCRIPTION)
     if chat.conv.state == "intervention.seller":
@@ -79,7 +81,9 @@ def statement_for(engine: Engine, scenario: str, request: str) -> tuple[str, Cha
     chat.tap("btn.ev_chat")
     out = chat.tap("btn.ev_done")
     assert chat.conv.state == "intervention.request"
-    out = chat.tap(f"btn.{request}")
+    chat.tap(f"btn.{request}")
+    assert chat.conv.state == "intervention.review"
+    out = chat.tap("btn.statement_ok")
     assert chat.conv.state == "intervention.statement"
     statement = next(r.text for r in out.replies if r.text)
     assert "申诉说明" in statement
@@ -88,21 +92,32 @@ def statement_for(engine: Engine, scenario: str, request: str) -> tuple[str, Cha
 
 # scenario, request button, words that must be in the statement (problem, request, legal basis)
 CASES = [
-    ("k1", "r_refund_only", ["不想要了", "仅退款", "第二十五条", "无理由退货"]),
-    ("k2", "r_refund_only", ["包裹破损", "仅退款", "《电子商务法》第二十条", "运输风险"]),
-    ("k3", "r_return_refund", ["质量问题", "退货退款", "第二十四条"]),
-    ("k4", "r_exchange", ["尺码/颜色不合适", "换货", "第二十五条"]),
+    # Not yet received: the seven days have not begun, so art. 25 applies (facts §2).
+    ("k1", "r_refund_only", ["不想要了", "仅退款", "第二十五条", "无理由退货", "尚未签收"], []),
+    ("k2", "r_refund_only", ["包裹破损", "仅退款", "《电子商务法》第二十条", "第六百零四条"], []),
+    ("k3", "r_return_refund", ["质量问题", "退货退款", "第二十四条"], ["第二十五条"]),
+    # Signed on 11-20 (said in the story): the window is open until 11-27, so art. 25 applies.
+    (
+        "k4",
+        "r_exchange",
+        ["尺码/颜色不合适", "换货", "运费由我承担", "第二十五条", "11月27日"],
+        ["来回"],
+    ),
     # Wrong item: seller's duty by platform rule and the guide, not a law article (facts §3).
-    ("k5", "r_return_refund", ["发错货", "退货退款", "补发"]),
-    ("k6", "r_compensation", ["假冒", "赔偿", "第五十五条", "三倍", "五百元"]),
+    ("k5", "r_return_refund", ["发错货", "退货退款", "卖家承担"], ["第二十", "第五十五条"]),
+    ("k6", "r_compensation", ["假冒", "全额退款", "第五十五条", "三倍", "五百元", "鉴定"], []),
 ]
 
 
-@pytest.mark.parametrize(("scenario", "ask", "must"), CASES, ids=[c[0] for c in CASES])
-def test_statement_has_the_facts(engine: Engine, scenario: str, ask: str, must: list[str]) -> None:
+@pytest.mark.parametrize(("scenario", "ask", "must", "never"), CASES, ids=[c[0] for c in CASES])
+def test_statement_has_the_facts(
+    engine: Engine, scenario: str, ask: str, must: list[str], never: list[str]
+) -> None:
     statement, chat = statement_for(engine, scenario, ask)
     for words in must:
         assert words in statement, f"{scenario}: {words!r} missing from\n{statement}"
+    for words in never:
+        assert words not in statement, f"{scenario}: {words!r} should not be in\n{statement}"
     # The order number, what happened and what the seller said, in order.
     assert ORDER_NO in statement
     assert statement.index(ORDER_NO) < statement.index("碎了") < statement.index("自己摔的")
@@ -140,11 +155,13 @@ def test_the_case_gets_the_statement_facts(engine: Engine) -> None:
     assert opened, "the intervention script opens a case"
     chat.conv.case_id = "C-2611-0001"
     chat.send(ORDER_NO)
+    chat.tap("btn.skip")
     chat.tap("btn.p_damaged")
     chat.send(DESCRIPTION)
     chat.send(SELLER_SAID)
     chat.tap("btn.ev_done")
     out = chat.tap("btn.r_refund_only")
+    assert chat.conv.state == "intervention.review"
     (update,) = [e for e in out.effects if e.kind == "case_update"]
     fields = update.data["fields"]
     assert fields["order_no"] == ORDER_NO and fields["request"] == "refund_only"

@@ -411,6 +411,7 @@ def test_complaint_demand_fits_who_pays__facts_3() -> None:
     assert demand("fake") == (d.FULL_REFUND, d.FRAUD_COMPENSATION, d.AUTHENTICATION)
     assert demand("wrong_item") == (d.RESHIP_OR_REFUND,)
     assert demand("wrong_item", "reship") == (d.RESHIP,)
+    assert demand("wrong_item", "return_refund") == (d.RETURN_REFUND_SELLER_PAYS,)
     assert demand("quality") == (d.RETURN_REFUND_SELLER_PAYS,)
     assert demand("quality", "exchange") == (d.EXCHANGE_SELLER_PAYS,)
     assert demand("changed_mind") == (d.RETURN_REFUND_BUYER_PAYS,)
@@ -418,7 +419,8 @@ def test_complaint_demand_fits_who_pays__facts_3() -> None:
     assert demand("quality", "refund_only") == (d.REFUND_ONLY,)
     assert demand("damaged", "compensation") == (d.RETURN_REFUND_SELLER_PAYS, d.COMPENSATION)
     assert demand("changed_mind", status="unshipped") == (d.CANCEL_REFUND,)
-    assert demand(None, status="not_received") == (d.RESHIP_OR_REFUND,)
+    assert demand(None, status="not_received") == (d.RESEND_OR_REFUND,)
+    assert demand("logistics_stalled") == (d.RESEND_OR_REFUND,)
 
 
 def test_unknown_codes_never_raise_and_cite_nothing() -> None:
@@ -426,3 +428,4 @@ def test_unknown_codes_never_raise_and_cite_nothing() -> None:
     assert rules.complaint_strength("nonsense") is rules.Strength.SOUND
     assert rules.complaint_demand(None) == (rules.Demand.RETURN_REFUND,)
     assert rules.complaint_demand("wrong_address") == (rules.Demand.RETURN_REFUND,)
+    assert rules.complaint_demand("address_wrong", "reship") == (rules.Demand.RESEND,)

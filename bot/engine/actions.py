@@ -17,22 +17,27 @@ import yaml
 
 from bot.engine import followups, rules
 from bot.engine.model import Effect
+from bot.engine.statement import EVIDENCE_FLAGS
 
-#: Slots that carry evidence flags set by the intervention script's buttons.
-EVIDENCE_FLAGS = ("ev_chat", "ev_order", "ev_payment", "ev_photos", "ev_video", "ev_logistics")
-#: Case fields copied from slots when a case opens or changes.
+#: Case fields copied from slots when a case opens or changes (what the statement is built
+#: from, so an agent's card and /case show the same statement as the shopper saw).
 CASE_FIELDS = (
     "status",
     "problem",
     "category",
+    "order_date",
     "signed_date",
+    "applied_date",
     "window_last_day",
     "order_no",
+    "product",
+    "amount",
     "description",
     "seller_status",
     "seller_said",
     "request",
     *EVIDENCE_FLAGS,
+    "evidence_sent",
 )
 
 
@@ -101,18 +106,12 @@ def open_case(ctx: ActionContext) -> None:
 
 
 def build_complaint(ctx: ActionContext) -> None:
-    """Fills the values the complaint statement needs and records them with the case."""
-    items = [ctx.words("evidence", flag) for flag in EVIDENCE_FLAGS if ctx.slots.get(flag)]
-    sent = ctx.slots.get("evidence_sent")
-    if isinstance(sent, dict):
-        for media, count in sent.items():
-            if count:
-                items.append(ctx.words("evidence_sent", media).replace("{n}", str(count)))
-    ctx.slots["evidence_list"] = "、".join(items) if items else ctx.words("evidence", "none")
-    problem = ctx.slots.get("problem")
-    ctx.slots["legal_basis"] = ctx.words("legal_basis", problem or "default")
+    """Dates the statement and records its facts with the case (``{statement}`` renders it)."""
     ctx.slots["today"] = ctx.today.isoformat()
-    ctx.slots["case_id"] = ctx.case_id or ctx.words("case_id", "pending")
+    if ctx.case_id:
+        ctx.slots["case_id"] = ctx.case_id
+    else:
+        ctx.slots.pop("case_id", None)
     ctx.effects.append(Effect("case_update", {"fields": _case_fields(ctx.slots)}))
 
 
@@ -140,8 +139,6 @@ OUTPUTS = frozenset(
         "window_last_iso",
         "days_left",
         "window_open",
-        "evidence_list",
-        "legal_basis",
         "today",
         "case_id",
         *followups.OUTPUTS,
@@ -187,7 +184,23 @@ def _seller_pays(slots: dict[str, Any]) -> bool:
     return rules.shipping_payer(reason) in (rules.Payer.SELLER, rules.Payer.SELLER_OR_COURIER)
 
 
+def _weak(slots: dict[str, Any], which: rules.Strength) -> bool:
+    """A change-of-mind complaint the facts make weak, not yet acknowledged by the shopper."""
+    if slots.get("weak_ack") is True:
+        return False
+    problem, category = slots.get("problem"), slots.get("category")
+    window = slots.get("window_open")
+    strength = rules.complaint_strength(
+        problem if isinstance(problem, str) else None,
+        window_open=window if isinstance(window, bool) else None,
+        category=category if isinstance(category, str) else None,
+    )
+    return strength is which
+
+
 CONDITIONS: dict[str, Condition] = {
+    "complaint_window_passed": lambda s: _weak(s, rules.Strength.WINDOW_PASSED),
+    "complaint_excluded": lambda s: _weak(s, rules.Strength.EXCLUDED),
     "window_open": _window_open,
     "category_excluded": _excluded_by_law,
     "category_excluded_by_law": _excluded_by_law,

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from transitions import Machine
 
 from bot.engine import actions
+from bot.engine import statement as stmt
 from bot.engine.freetext import SUGGEST_BASE, TypedText
 from bot.engine.intents import Matcher
 from bot.engine.loader import (
@@ -78,6 +79,12 @@ class _Cursor:
         self.slots = {}
 
 
+class Markup(str):
+    """Text already rendered from the locale (not escaped again)."""
+
+    __slots__ = ()
+
+
 class _Values(dict[str, str]):
     """Placeholder values, computed on demand and HTML-escaped.
 
@@ -93,6 +100,8 @@ class _Values(dict[str, str]):
         slots: dict[str, Any],
         extra: dict[str, Any],
         today: date | None = None,
+        *,
+        full_dates: bool = False,
     ):
         super().__init__()
         self._engine = engine
@@ -100,19 +109,26 @@ class _Values(dict[str, str]):
         self._slots = slots
         self._extra = extra
         self._today = today
+        #: Dates always with their year (a statement is read later, by someone else).
+        self._date_today = None if full_dates else today
+        self._full = full_dates
 
     def __missing__(self, key: str) -> str:
         self[key] = ""  # a value naming itself renders empty instead of looping
         if key in self._extra:
             raw = self._extra[key]
-            if isinstance(raw, datetime):
-                value = self._engine.format_time(self._loc, raw, self._today)
+            if isinstance(raw, Markup):
+                value = str(raw)
+            elif isinstance(raw, datetime):
+                value = self._engine.format_time(self._loc, raw, self._date_today, self._full)
             elif isinstance(raw, date):
-                value = self._engine.format_date(self._loc, raw, self._today)
+                value = self._engine.format_date(self._loc, raw, self._date_today, self._full)
             else:
                 value = html.escape(str(raw), quote=False)
         elif key == "known_facts":
             value = self._facts()
+        elif key == "statement":
+            value = self._statement()
         elif key in self._slots and self._slots[key] not in (None, ""):
             value = self.show(key, self._slots[key])
         elif key in self._engine.bundle.policy:
@@ -125,13 +141,29 @@ class _Values(dict[str, str]):
     def show(self, key: str, raw: Any) -> str:
         """One slot value as the shopper reads it."""
         if isinstance(raw, str) and _ISO_DATE.match(raw):
-            return self._engine.format_date(self._loc, date.fromisoformat(raw), self._today)
+            day = date.fromisoformat(raw)
+            return self._engine.format_date(self._loc, day, self._date_today, self._full)
         if isinstance(raw, str) and _ISO_TIME.match(raw):
-            return self._engine.format_time(self._loc, datetime.fromisoformat(raw), self._today)
+            moment = datetime.fromisoformat(raw)
+            return self._engine.format_time(self._loc, moment, self._date_today, self._full)
         words = self._engine.words(self._loc, key, raw)
         if words != str(raw) and "{" in words:  # locale words that name placeholders
             return words.format_map(self)
         return html.escape(words, quote=False)
+
+    def _statement(self) -> str:
+        today = self._today
+        if today is None:
+            raw = self._slots.get("today")
+            today = (
+                date.fromisoformat(raw) if isinstance(raw, str) and _ISO_DATE.match(raw) else None
+            )
+        if today is None:
+            return ""
+        case_id = self._slots.get("case_id")
+        return self._engine.statement(
+            self._slots, today, case_id=case_id if isinstance(case_id, str) else None
+        )
 
     def _facts(self) -> str:
         lines = []
@@ -298,18 +330,53 @@ class Engine(TypedText):
                 return table[key]
         return str(value)
 
-    def format_date(self, loc: Locale, d: date, today: date | None = None) -> str:
-        """A date in the locale's words (``fmt.date``, or ``fmt.date_year`` in another year)."""
-        key = "fmt.date" if today is None or d.year == today.year else "fmt.date_year"
+    def format_date(
+        self, loc: Locale, d: date, today: date | None = None, year: bool = False
+    ) -> str:
+        """A date in the locale's words (``fmt.date``, or ``fmt.date_year`` in another year).
+
+        With ``year`` the year is always shown.
+        """
+        same_year = today is None or d.year == today.year
+        key = "fmt.date_year" if year or not same_year else "fmt.date"
         template = loc.messages.get(key) or "{year}-{month:02d}-{day:02d}"
         month_name = loc.values.get("month", {}).get(str(d.month), str(d.month))
         return template.format(year=d.year, month=d.month, day=d.day, month_name=month_name)
 
-    def format_time(self, loc: Locale, moment: datetime, today: date | None = None) -> str:
+    def format_time(
+        self, loc: Locale, moment: datetime, today: date | None = None, year: bool = False
+    ) -> str:
         """A date and time in the locale's words (``fmt.time``: ``{date}`` and ``{hm}``)."""
         local = moment.astimezone(self.tz) if moment.tzinfo else moment
         template = loc.messages.get("fmt.time") or "{date} {hm}"
-        return template.format(date=self.format_date(loc, local.date(), today), hm=f"{local:%H:%M}")
+        day = self.format_date(loc, local.date(), today, year)
+        return template.format(date=day, hm=f"{local:%H:%M}")
+
+    def statement(self, facts: dict[str, Any], today: date, *, case_id: str | None = None) -> str:
+        """The complaint statement for these facts (slots, or a stored case's facts).
+
+        Written in ``statement_locale`` (config/policy.yaml; the platform reads Simplified
+        Chinese), whatever language the shopper uses; lines of unknown facts are left out.
+        """
+        loc = self._locale(str(self.bundle.policy.get("statement_locale", "zh-Hans")))
+        days = int(self.bundle.policy.get("seven_day_window_days", 7))
+        items = stmt.lines(
+            facts,
+            today,
+            lambda slot, value: self.words(loc, slot, value),
+            window_days=days,
+            case_id=case_id,
+        )
+        return "\n".join(self._statement_line(loc, item, facts) for item in items)
+
+    def _statement_line(self, loc: Locale, line: stmt.Line, facts: dict[str, Any]) -> str:
+        key = next((k for k in line.keys if k in loc.messages), line.keys[-1])
+        extra = {
+            name: Markup(self._statement_line(loc, v, facts)) if isinstance(v, stmt.Line) else v
+            for name, v in line.values.items()
+        }
+        values = _Values(self, loc, facts, extra, None, full_dates=True)
+        return loc.messages[key].format_map(values).rstrip("\n")
 
     def handle(self, conv: Conversation, event: Event) -> Outcome:
         """Applies one event to a copy of ``conv``; returns it with the replies and effects."""
@@ -614,6 +681,8 @@ class Engine(TypedText):
     def _known_answer(self, t: _Turn, spec: StateSpec) -> str | None:
         """The trigger that answers ``spec``'s question from what is known, or None."""
         slots = t.conv.slots
+        if spec.edit:
+            return None  # changing a known answer: asked on purpose
         if spec.slot:
             return "slot" if slots.get(spec.slot.name) not in (None, "") else None
         if spec.asks is None or slots.get(spec.asks) in (None, ""):

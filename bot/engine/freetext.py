@@ -44,8 +44,6 @@ SUGGEST_BASE = 200
 ALWAYS_SWITCH = frozenset({"human", "restart"})
 #: Starting over forgets what the shopper said: only on a near-certain reading.
 RESTART_CONFIDENCE = 0.95
-#: Starting over forgets what the shopper said: only on a near-certain reading.
-RESTART_CONFIDENCE = 0.95
 #: Intents that carry facts rather than a request: their facts are tried on the step first.
 FACT_INTENTS = frozenset({"inform", "report_problem"})
 #: A message at most this long (folded) with a confident other intent is a topic switch, not the
@@ -106,6 +104,8 @@ class TypedText:
         if exact:
             return self._route_match(t, spec, exact.route, exact.button)
         if spec.slot:
+            if self._rejected_story(t, spec, text, frame):
+                return
             if self._answer(t, spec, text, frame):
                 return
             if not self._is_switch(conv.state, frame, text):
@@ -116,8 +116,15 @@ class TypedText:
                 if local:
                     return self._route_match(t, spec, local.route, local.button)
                 return self._miss(t, spec, self._reask_key(spec, frame))
+        kept = self._keep_typed(t, spec, text, frame)
         new = self._store_facts(t, frame)
         local = self.matcher.match(conv.locale, conv.state, text, local_only=True)
+        if kept and not local:
+            if self._facts_press(t, spec, frame, new):
+                return None
+            # "他说拆了就不能退": the seller's words, kept; the buttons stay for what they did
+            self._say(t, "sys.kept_words")
+            return self._show(t, conv.state, text=False)
         if local and len(local.word) * 2 >= len(normalize(text)):
             # most of a short answer is one of this step's own words ("没注意有没有")
             return self._route_match(t, spec, local.route, local.button)
@@ -183,6 +190,67 @@ class TypedText:
         conv.slots[slot.name] = fact if isinstance(fact, str) and fact else text
         self._go(t, Route(slot.to), "slot")
         return True
+
+    def _rejected_story(self, t: _Turn, spec: StateSpec, text: str, frame: Frame) -> bool:
+        """A story typed where something else is asked joins the story; the question stays.
+
+        (Typed at "卖家具体是怎么说的？", "收到就发现裂了，外箱好好的" is what happened, not the
+        seller's words.) Only for questions that say ``rejects: story``.
+        """
+        slot = spec.slot
+        story_slot = self.bundle.facts.get("story")
+        if slot is None or slot.rejects != "story" or story_slot is None:
+            return False
+        if frame.seller is not None or frame.seller_said is not None or frame.want is not None:
+            return False
+        if frame.intent != "report_problem" or self._story(frame) is None:
+            return False
+        if self._is_switch(t.conv.state, frame, text):
+            return False
+        slots = t.conv.slots
+        before = slots.get(story_slot)
+        if isinstance(before, str) and text in before:
+            return False  # the story again, on purpose: then it is the answer
+        if isinstance(before, str) and before.strip():
+            slots[story_slot] = f"{before}；{text}"[:TEXT_LIMIT]
+        else:
+            slots[story_slot] = text
+        self._store_facts(t, frame, overwrite=False)
+        self._say(t, "sys.noted_story")
+        self._show(t, t.conv.state)
+        return True
+
+    def _keep_typed(self, t: _Turn, spec: StateSpec, text: str, frame: Frame) -> bool:
+        """Keeps text typed where buttons are expected in the state's ``keeps:`` slot."""
+        if spec.keeps is None or not text.strip():
+            return False
+        if self._is_switch(t.conv.state, frame, text):
+            return False
+        sure = frame.confidence >= self.thresholds["route"]
+        if sure and (frame.intent in self.bundle.small_talk or frame.intent in ALWAYS_SWITCH):
+            return False
+        if self.matcher.match(t.conv.locale, t.conv.state, text, exact=True, local_only=True):
+            return False
+        t.conv.slots[spec.keeps] = frame.seller_said or text
+        return True
+
+    def _facts_press(self, t: _Turn, spec: StateSpec, frame: Frame, new: dict[str, Any]) -> bool:
+        """Presses the button the message's facts or intent choose, if any (for kept text)."""
+        if self._press_for_facts(t, spec, new):
+            return True
+        if frame.confidence >= self.thresholds["route"]:
+            for btn in spec.buttons:
+                if btn.intent == frame.intent and self._visible(t, btn):
+                    self._press(t, btn)
+                    return True
+        # a seller fact already known (said earlier) chooses the button too
+        asked = spec.asks
+        if asked and frame.seller is not None and t.conv.slots.get(asked) == frame.seller:
+            for btn in spec.buttons:
+                if (asked, frame.seller) in btn.route.set and self._visible(t, btn):
+                    self._press(t, btn)
+                    return True
+        return False
 
     def _is_switch(self, state: str, frame: Frame, text: str) -> bool:
         """A message that asks for something else than the answer to the question on screen.

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.engine import actions
+from bot.engine import actions, statement
 from bot.yamlsrc import Node, YamlError, load_yaml
 
 #: Locale keys the engine itself renders; every locale must have them.
@@ -48,7 +48,7 @@ SYSTEM_MESSAGES = (
 )
 SYSTEM_BUTTONS = ("btn.skip", "btn.human", "btn.menu")
 #: Placeholders the engine supplies to system messages.
-ENGINE_VALUES = frozenset({"command", "n", "limit", "example", "text", "known_facts"})
+ENGINE_VALUES = frozenset({"command", "n", "limit", "example", "text", "known_facts", "statement"})
 #: Intents the engine handles itself (start over; facts that only answer questions).
 ENGINE_INTENTS = frozenset({"restart", "inform"})
 #: Placeholders a date format (``fmt.*`` messages) may use; locales differ in which they use.
@@ -60,8 +60,25 @@ _CALLBACK_OVERHEAD = 10 + 1 + 1 + 3
 _CALLBACK_LIMIT = 64
 
 _STATE_KEYS = frozenset(
-    {"say", "do", "buttons", "intents", "slot", "branch", "effects", "note", "asks"}
+    {
+        "say",
+        "do",
+        "buttons",
+        "intents",
+        "slot",
+        "branch",
+        "effects",
+        "note",
+        "asks",
+        "keeps",
+        "edit",
+    }
 )
+#: What a text question may turn away (``slot: {rejects: story}``): the shopper's account of
+#: what happened, typed where something else is asked, goes to the story instead.
+SLOT_REJECTS = frozenset({"story"})
+#: Messages only the language the statement is written in has (the platform reads Chinese).
+STATEMENT_PREFIX = "stmt."
 _BUTTON_KEYS = frozenset({"text", "to", "set", "intent", "if"})
 _EFFECT_KINDS = frozenset({"open_case", "handoff", "forget", "list_reminders", "show_case"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -142,6 +159,8 @@ class SlotSpec:
     type: str
     to: str
     skip: str
+    #: ``"story"``: a message telling what happened is added to the story, not taken as this.
+    rejects: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +190,11 @@ class StateSpec:
     #: The slot this state's buttons ask for (``asks:``): when it is already known, the state is
     #: passed (its last message, the question, is not said) by pressing the matching button.
     asks: str | None = None
+    #: ``keeps:``: the slot that keeps text typed where this state's buttons are expected
+    #: (typed at "卖家那边是什么情况？", it is what the seller said).
+    keeps: str | None = None
+    #: ``edit: true``: the state changes a known answer, so it is asked even when known.
+    edit: bool = False
 
 
 @dataclass(slots=True)
@@ -307,6 +331,16 @@ def _parse_state(
         out.add(file, raw.line_of("asks"), flow, name, "`asks` must name a slot")
     elif asks is not None:
         spec.asks = asks
+    keeps = raw.get("keeps")
+    if keeps is not None and not (isinstance(keeps, str) and _NAME.match(keeps)):
+        out.add(file, raw.line_of("keeps"), flow, name, "`keeps` must name a slot")
+    elif keeps is not None:
+        spec.keeps = keeps
+    edit = raw.get("edit", False)
+    if not isinstance(edit, bool):
+        out.add(file, raw.line_of("edit"), flow, name, "`edit` must be true or false")
+    else:
+        spec.edit = edit
     spec.effects = strings("effects")
     for act in spec.do:
         if act not in actions.ACTIONS:
@@ -407,7 +441,19 @@ def _parse_state(
             )
         else:
             skip = raw_slot.get("skip", raw_slot["to"])
-            spec.slot = SlotSpec(raw_slot["name"], raw_slot["type"], raw_slot["to"], str(skip))
+            rejects = raw_slot.get("rejects", "")
+            if rejects and (rejects not in SLOT_REJECTS or raw_slot["type"] != "text"):
+                out.add(
+                    file,
+                    raw.line_of("slot"),
+                    flow,
+                    name,
+                    f"`rejects` must be one of {sorted(SLOT_REJECTS)}, on a text slot",
+                )
+                rejects = ""
+            spec.slot = SlotSpec(
+                raw_slot["name"], raw_slot["type"], raw_slot["to"], str(skip), str(rejects)
+            )
 
     raw_branch = raw.get("branch")
     if raw_branch is not None:
@@ -591,7 +637,7 @@ def load_bundle(root: Path) -> Bundle:
         if spec.slot:
             s = spec.slot
             spec.slot = SlotSpec(
-                s.name, s.type, resolve(spec.flow, s.to), resolve(spec.flow, s.skip)
+                s.name, s.type, resolve(spec.flow, s.to), resolve(spec.flow, s.skip), s.rejects
             )
         spec.branch = tuple(Rule(r.cond, resolve(spec.flow, r.to)) for r in spec.branch)
 
@@ -887,6 +933,7 @@ def _validate_graph(b: Bundle, state_lines: dict[str, dict[str, int]], out: _Col
             cur, hops = nxt, hops + 1
 
     _check_locale_parity(b.locales, out)
+    _check_statement(b, out)
 
     # Locale keys and placeholders.
     known = set(b.policy) | set(b.slot_names) | set(actions.OUTPUTS) | ENGINE_VALUES
@@ -957,6 +1004,37 @@ def _validate_graph(b: Bundle, state_lines: dict[str, dict[str, int]], out: _Col
                 )
 
 
+def _check_statement(b: Bundle, out: _Collector) -> None:
+    """The statement's language has every ``stmt.*`` template, with known placeholders only.
+
+    (Only when some message shows ``{statement}``: a flow tree without the intervention script
+    needs none.)
+    """
+    uses = any(
+        "{statement}" in text for loc in b.locales.values() for text in loc.messages.values()
+    )
+    if not uses:
+        return
+    name = str(b.policy.get("statement_locale", "zh-Hans"))
+    loc = b.locales.get(name)
+    if loc is None:
+        out.add("config/policy.yaml", 0, "", "", f"statement_locale `{name}` is not a locale")
+        return
+    known = set(b.policy) | set(b.slot_names) | set(actions.OUTPUTS) | statement.VALUES
+    for key in sorted(statement.KEYS - set(loc.messages)):
+        out.add(loc.file, 0, "", "", f"statement template `{key}` missing in locale {name}")
+    for key in sorted(k for k in loc.messages if k.startswith(STATEMENT_PREFIX)):
+        file, line = loc.where(f"messages.{key}")
+        try:
+            fields = placeholders(loc.messages[key])
+        except ValueError:
+            continue  # reported with the locale's own checks
+        for field_name in sorted(fields - known):
+            out.add(
+                file, line, "", "", f"message `{key}` uses unknown placeholder {{{field_name}}}"
+            )
+
+
 def _check_locale_parity(locales: dict[str, Locale], out: _Collector) -> None:
     """Every locale has the keys of zh-Hans (and no others), with the same placeholders."""
     base = locales.get("zh-Hans")
@@ -976,6 +1054,8 @@ def _check_locale_parity(locales: dict[str, Locale], out: _Collector) -> None:
         for kind, ours, theirs in sections:
             plural = f"{kind}s" if kind[-1] != ":" else "values"
             for key in sorted(set(ours) - set(theirs)):
+                if kind == "message" and key.startswith(STATEMENT_PREFIX):
+                    continue  # the statement is written in the platform's language only
                 file, line = base.where(f"{plural}.{key}")
                 out.add(file, line, "", "", f"{kind} `{key}` is in {base.name} but not {loc.name}")
             for key in sorted(set(theirs) - set(ours)):

@@ -367,6 +367,10 @@ class Demand(StrEnum):
     EXCHANGE_BUYER_PAYS = "exchange_buyer_pays"
     RESHIP_OR_REFUND = "reship_or_refund"
     RESHIP = "reship"
+    #: The parcel never arrived: send it again, or refund (no "correct item" to speak of).
+    RESEND_OR_REFUND = "resend_or_refund"
+    #: Send it again, who pays left to the case (a wrong address: whose mistake was it?).
+    RESEND = "resend"
     FRAUD_COMPENSATION = "fraud_compensation"
     AUTHENTICATION = "authentication"
     CANCEL_REFUND = "cancel_refund"
@@ -460,14 +464,25 @@ def complaint_demand(
     if reason is Reason.FAKE:
         return (Demand.FULL_REFUND, Demand.FRAUD_COMPENSATION, Demand.AUTHENTICATION)
     if reason is Reason.WRONG_ITEM:
-        return (Demand.RESHIP,) if request in ("reship", "exchange") else (Demand.RESHIP_OR_REFUND,)
-    if reason is Reason.LOGISTICS_STALLED or status == "not_received":
+        if request in ("reship", "exchange"):
+            return (Demand.RESHIP,)
+        if request == "return_refund":
+            return (Demand.RETURN_REFUND_SELLER_PAYS,)
+        if request == "refund_only":
+            return (Demand.REFUND_ONLY,)
         return (Demand.RESHIP_OR_REFUND,)
+    if reason is Reason.LOGISTICS_STALLED or status == "not_received":
+        return (Demand.REFUND_ONLY,) if request == "refund_only" else (Demand.RESEND_OR_REFUND,)
     seller_fault = reason in _SELLER_FAULT
     if request == "refund_only":
         base: tuple[Demand, ...] = (Demand.REFUND_ONLY,)
     elif request in ("exchange", "reship"):
-        base = (Demand.EXCHANGE_SELLER_PAYS if seller_fault else Demand.EXCHANGE_BUYER_PAYS,)
+        if seller_fault:
+            base = (Demand.EXCHANGE_SELLER_PAYS,)
+        elif reason in _PERSONAL_REASONS:
+            base = (Demand.EXCHANGE_BUYER_PAYS,)
+        else:
+            base = (Demand.RESEND,)
     elif seller_fault:
         base = (Demand.RETURN_REFUND_SELLER_PAYS,)
     elif reason in _PERSONAL_REASONS:

@@ -77,6 +77,22 @@ class Frame:
     certainty: dict[str, float] = field(default_factory=dict)
 
     @property
+    def ordered_date(self) -> date | None:
+        """The day the order was placed, if the message says ("10号下的单")."""
+        return self._dated("ordered")
+
+    @property
+    def applied_date(self) -> date | None:
+        """The day the after-sales request was made, if the message says ("13号申请的退款")."""
+        return self._dated("applied")
+
+    def _dated(self, role: str) -> date | None:
+        for mention in self.dates:
+            if mention.role == role and mention.explicit and mention.value is not None:
+                return mention.value
+        return None
+
+    @property
     def intent(self) -> str:
         """The likeliest intent."""
         return self.intents[0][0]

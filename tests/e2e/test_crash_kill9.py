@@ -31,7 +31,8 @@ SCRIPT: list[tuple[str, str]] = [
     ("包裹破损", "menu.confirm"),
     ("对，就是这样", "k2.start"),
     ("卖家不同意退款", "intervention.start"),
-    (ORDER, "intervention.describe"),
+    (ORDER, "intervention.product"),
+    ("玻璃杯 39元", "intervention.describe"),
     ("外箱压扁，当面拒收", "intervention.seller_words"),
     ("卖家说不退", "intervention.evidence"),
 ]
