@@ -1,4 +1,8 @@
-"""Dialogue transcripts: every coverage ID of ../shared/domain/coverage.md has a passing one."""
+"""Dialogue transcripts: every coverage ID of docs/coverage.md has a passing one.
+
+docs/coverage.md is the project's copy of ../shared/domain/coverage.md, so the tests pass in a
+clone with nothing beside it; when the shared file is there too, the copy must equal it.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from tests.transition_coverage import report
 
 ROOT = Path(__file__).resolve().parent.parent
 DIALOGUES = sorted((ROOT / "tests" / "dialogues").glob("*.yaml"))
-COVERAGE = ROOT.parent / "shared" / "domain" / "coverage.md"
+COVERAGE = ROOT / "docs" / "coverage.md"
+SHARED_COVERAGE = ROOT.parent / "shared" / "domain" / "coverage.md"
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +57,14 @@ async def test_transition_coverage(engine: Engine, capsys: pytest.CaptureFixture
     with capsys.disabled():
         print("\n" + result.summary())
     assert result.ok, result.summary()
+
+
+def test_the_coverage_list_is_in_step_with_the_shared_one() -> None:
+    if not SHARED_COVERAGE.exists():
+        pytest.skip("no ../shared/domain/coverage.md beside this checkout; docs/coverage.md is used")
+    assert COVERAGE.read_text(encoding="utf-8") == SHARED_COVERAGE.read_text(encoding="utf-8"), (
+        "docs/coverage.md differs from ../shared/domain/coverage.md: copy the shared file over"
+    )
 
 
 def test_coverage_report_fails_and_lists_what_is_missing(engine: Engine) -> None:
