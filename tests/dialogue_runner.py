@@ -35,16 +35,13 @@ class Visits:
 
 
 def _record(engine: Engine, visits: Visits) -> None:
-    """Wraps the engine's machine step so every hop (automatic branches too) is recorded."""
-    fire = type(engine)._fire
+    """Records every hop (automatic branches too) through the engine's transition hook."""
 
-    def recording(conv: Conversation, trigger: str) -> None:
-        source = conv.state
-        fire(engine, conv, trigger)
-        visits.states.update((source, conv.state))
-        visits.transitions.add((source, conv.state))
+    def recording(source: str, dest: str) -> None:
+        visits.states.update((source, dest))
+        visits.transitions.add((source, dest))
 
-    engine._fire = recording  # type: ignore[method-assign]
+    engine.on_transition = recording
 
 
 #: States whose reply carries the complaint statement (checked by the rubric at every visit).
@@ -110,7 +107,7 @@ async def run_transcript(engine: Engine, path: Path, visits: Visits | None = Non
         await _play(engine, path, doc, clock, store, service, visits)
     finally:
         if visits is not None:
-            del engine._fire  # back to the class's method
+            engine.on_transition = None
 
 
 async def _play(

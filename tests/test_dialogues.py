@@ -61,7 +61,7 @@ async def test_transition_coverage(engine: Engine, capsys: pytest.CaptureFixture
 
 def test_the_coverage_list_is_in_step_with_the_shared_one() -> None:
     if not SHARED_COVERAGE.exists():
-        pytest.skip("no ../shared/domain/coverage.md beside this checkout; docs/coverage.md is used")
+        pytest.skip("no ../shared/domain/coverage.md here; docs/coverage.md is the list used")
     assert COVERAGE.read_text(encoding="utf-8") == SHARED_COVERAGE.read_text(encoding="utf-8"), (
         "docs/coverage.md differs from ../shared/domain/coverage.md: copy the shared file over"
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import re
-import threading
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
@@ -69,14 +68,18 @@ _EVIDENCE_MEDIA = frozenset({"photo", "video", "document"})
 
 
 class _Cursor:
-    """The single model the machine drives; it holds the slots of the update in progress."""
+    """The model ``transitions`` moves for one step of one conversation (made per step).
 
-    state: str
-    slots: dict[str, Any]
-    trigger: Callable[[str], bool]
+    The machine is built once with no model of its own; each step hands an event a fresh cursor
+    holding the conversation's state and slots, so nothing is shared between conversations or
+    threads and no lock is needed.
+    """
 
-    def __init__(self) -> None:
-        self.slots = {}
+    __slots__ = ("slots", "state")
+
+    def __init__(self, state: str, slots: dict[str, Any]) -> None:
+        self.state = state
+        self.slots = slots
 
 
 class Markup(str):
@@ -212,10 +215,10 @@ class Engine(TypedText):
         conds = [rule.cond for spec in bundle.states.values() for rule in spec.branch]
         conds += [b.cond for spec in bundle.states.values() for b in spec.buttons]
         self._conditions = {c: actions.compile_condition(c) for c in conds if c}
-        self._cursor = _Cursor()
-        self._cursor_lock = threading.Lock()
+        #: Called with (source, destination) after every transition (tests record coverage).
+        self.on_transition: Callable[[str, str], None] | None = None
         self._machine = Machine(
-            model=self._cursor,
+            model=None,
             states=list(bundle.states),
             transitions=list(self._transitions()),
             initial=bundle.root,
@@ -270,6 +273,8 @@ class Engine(TypedText):
             *(r.to for r in b.global_intents.values()),
         }:
             yield {"trigger": f"go:{target}", "source": "*", "dest": target}
+        for sid in b.states:  # /back, reminders and starting over may land on any state
+            yield {"trigger": f"jump:{sid}", "source": "*", "dest": sid}
 
     def _condition(self, cond: str) -> Callable[[Any], bool]:
         def check(event_data: Any) -> bool:
@@ -278,14 +283,17 @@ class Engine(TypedText):
         return check
 
     def _fire(self, conv: Conversation, trigger: str) -> None:
-        # The cursor is shared: hold it for the whole set-fire-read so that threads sharing the
-        # engine never see each other's state (uncontended, the lock costs well under 1 µs).
-        with self._cursor_lock:
-            cur = self._cursor
-            cur.slots = conv.slots
-            self._machine.set_state(conv.state, model=cur)
-            cur.trigger(trigger)
-            conv.state = cur.state
+        """Every state change: the machine moves a per-step cursor, the state is read back."""
+        cursor = _Cursor(conv.state, conv.slots)
+        source = conv.state
+        self._machine.events[trigger].trigger(cursor)
+        conv.state = cursor.state
+        if self.on_transition is not None:
+            self.on_transition(source, conv.state)
+
+    def _jump(self, conv: Conversation, target: str) -> None:
+        """Moves to ``target`` through the machine (/back, a reminder, starting over)."""
+        self._fire(conv, f"jump:{target}")
 
     # ------------------------------------------------------------------------------------------
     # Public API
@@ -400,7 +408,8 @@ class Engine(TypedText):
         turn = _Turn(conv, event, loc, event.now.astimezone(self.tz).date())
         conv.step += 1
         if conv.state not in self.bundle.states:
-            # The flows changed under a stored conversation: start over, politely.
+            # The flows changed under a stored conversation: start over, politely. (The one
+            # write not made by the machine: the stored state is not a state it knows.)
             conv.state, conv.back = self.bundle.root, []
             self._say(turn, "sys.restarted")
             if event.kind != "command":
@@ -454,7 +463,7 @@ class Engine(TypedText):
         if t.conv.mode == "agent":
             t.effects.append(Effect("agent_left", {}))
         t.conv.mode = "bot"
-        t.conv.state = self.bundle.root
+        self._jump(t.conv, self.bundle.root)
         self._enter(t)
 
     def _to_agent(self, t: _Turn) -> None:
@@ -475,7 +484,7 @@ class Engine(TypedText):
             prev = conv.back.pop()
             if prev in self.bundle.states:
                 conv.misses = 0
-                conv.state = prev
+                self._jump(conv, prev)
                 # Going back to a question means answering it again: forget the old answer.
                 asked = self._asked_slot(self.bundle.states[prev])
                 if asked:
@@ -621,7 +630,7 @@ class Engine(TypedText):
         if isinstance(target, str) and target in self.bundle.states:
             t.conv.back.append(t.conv.state)
             del t.conv.back[:-BACK_LIMIT]
-            t.conv.state = target
+            self._jump(t.conv, target)
             self._enter(t)
 
     # ------------------------------------------------------------------------------------------

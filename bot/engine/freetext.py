@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.engine.intents import Match, Matcher
 from bot.engine.loader import Bundle, ButtonSpec, Route, StateSpec
-from bot.engine.model import Button, Effect, Reply
+from bot.engine.model import Button, Conversation, Effect, Reply
 from bot.engine.slots import clean_text, parse_order_no
 from bot.nlu.dates import DateError
 from bot.nlu.entities import mask_personal
@@ -86,6 +86,7 @@ class TypedText:
     _restart: Callable[[_Turn, str], None]
     _enter: Callable[[_Turn], None]
     _asked_slot: Callable[[StateSpec], str | None]
+    _jump: Callable[[Conversation, str], None]
 
     # ------------------------------------------------------------------------------------------
 
@@ -282,7 +283,7 @@ class TypedText:
         for depth in range(len(conv.back) - 1, -1, -1):
             earlier = self.bundle.states.get(conv.back[depth])
             if earlier is not None and self._asked_slot(earlier) in new:
-                conv.state = earlier.id
+                self._jump(conv, earlier.id)
                 del conv.back[depth:]
                 return self._enter(t)
         self._show(t, conv.state)
