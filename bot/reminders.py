@@ -38,21 +38,8 @@ Text = Callable[..., str]
 
 #: Prefix of the callback data of the ``/reminders`` buttons.
 CALLBACK_PREFIX = "rm:"
-#: States of the intervention script that count as "in the middle of a case" for the nudge.
-MID_CASE_STATES = frozenset(
-    f"intervention.{s}"
-    for s in (
-        "start",
-        "no_order",
-        "ask_problem",
-        "describe",
-        "seller",
-        "seller_words",
-        "evidence",
-        "evidence_more",
-        "request",
-    )
-)
+#: The tag of the states that count as "in the middle of a case" for the nudge (flows/*.yaml).
+MID_CASE_TAG = "mid_case"
 
 
 class ServiceLike(Protocol):
@@ -152,7 +139,10 @@ def apply_consent(store: Store, chat_id: int, effects: Iterable[Effect]) -> None
 
 
 def idle_nudge(
-    conv: Conversation, now: datetime, flags: dict[str, Any] | None = None
+    conv: Conversation,
+    now: datetime,
+    flags: dict[str, Any] | None = None,
+    mid_case: frozenset[str] = frozenset(),
 ) -> tuple[list[Reminder], list[tuple[int, str | None]]]:
     """Replaces the chat's pending nudge after an update (activity restarts the 24 h).
 
@@ -165,7 +155,7 @@ def idle_nudge(
     if (
         case is None
         or conv.mode != "bot"
-        or conv.state not in MID_CASE_STATES
+        or conv.state not in mid_case
         or flags.get("nudged_case") == case
         or flags.get("reminders_consent") is False
         or flags.get("blocked") is True
@@ -176,14 +166,18 @@ def idle_nudge(
         chat_id=conv.chat_id,
         kind="nudge",
         due=nudge_due(now).timestamp(),
-        payload={"state": "followup.nudge", "set": {"nudged_case": case}},
+        payload={"set": {"nudged_case": case}},
         created_at=now.timestamp(),
     )
     return [reminder], cancels
 
 
 def changes_for_update(
-    store: Store, conv: Conversation, effects: Iterable[Effect], now: datetime
+    store: Store,
+    conv: Conversation,
+    effects: Iterable[Effect],
+    now: datetime,
+    mid_case: frozenset[str] = frozenset(),
 ) -> tuple[list[Reminder], list[tuple[int, str | None]]]:
     """Everything reminders need from one handled update, for the service's one commit.
 
@@ -200,7 +194,7 @@ def changes_for_update(
     adds, cancels = reminders_from_effects(conv.chat_id, effects, now)
     if flags.get("reminders_consent") is False:
         adds = []  # the shopper said /stop: nothing new is stored (the scheduler would drop it)
-    nudge_adds, nudge_cancels = idle_nudge(conv, now, flags)
+    nudge_adds, nudge_cancels = idle_nudge(conv, now, flags, mid_case)
     return adds + nudge_adds, cancels + nudge_cancels
 
 

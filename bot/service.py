@@ -373,9 +373,10 @@ class Service:
                 log.debug("effect %s left to the front end or not handled yet", effect.kind)
         work.changes.cases.extend(cases.values())
         # Reminders planned by the flows (and the idle nudge) go into the same commit.
-        from bot.reminders import changes_for_update
+        from bot.reminders import MID_CASE_TAG, changes_for_update
 
-        adds, cancels = changes_for_update(self.store, conv, effects, now)
+        mid_case = self.engine.bundle.tagged(MID_CASE_TAG)
+        adds, cancels = changes_for_update(self.store, conv, effects, now, mid_case)
         work.changes.reminders_add.extend(adds)
         work.changes.reminders_cancel.extend(cancels)
         return work

@@ -187,3 +187,22 @@ def test_check_command_passes_on_a_valid_tree() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("ok:")
+
+
+def test_each_reminder_kind_needs_its_tagged_state(tmp_path: Path) -> None:
+    """The code finds follow-up states by tag (no state id in Python): a lost tag stops start-up."""
+    root = tmp_path / "repo"
+    for part in ("flows", "locales", "config"):
+        shutil.copytree(REPO / part, root / part)
+    edit(root / "flows" / "followup.yaml", "    tags: [reminder_seller]\n", "")
+    found = problems(root)
+    assert any("tag `reminder_seller` must be on one state (none)" in p for p in found), found
+
+
+def test_tags_must_be_a_list_of_names(tree: Path) -> None:
+    flow = next((tree / "flows").glob("*.yaml"))
+    text = flow.read_text(encoding="utf-8")
+    state = text.index("states:\n") + len("states:\n")
+    head = text[state:].split("\n", 1)[0]  # "  <first state>:"
+    edit(flow, f"{head}\n", f"{head}\n    tags: Mid Case\n")
+    assert any("`tags` must be a list of names" in p for p in problems(tree))

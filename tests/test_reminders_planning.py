@@ -125,7 +125,7 @@ def test_plan_window_reminder_schedules_and_says_when() -> None:
     sched = c.effects[1].data
     assert sched["kind"] == "window"
     assert datetime.fromisoformat(sched["due"]) == at("2026-11-26", 10)
-    assert sched["payload"]["state"] == "followup.window_tomorrow"
+    assert "state" not in sched["payload"]  # found by the tag reminder_window
     assert sched["payload"]["set"]["window_last_day"] == "11月27日"
     # times are kept as ISO and shown in the shopper's language when rendered
     assert c.slots["window_remind_at"] == "2026-11-26T10:00+08:00"
@@ -145,7 +145,7 @@ def test_plan_seller_reminder_uses_policy_hours_and_rebases_without_now() -> Non
     sched = c.effects[-1].data
     assert sched["kind"] == "seller"
     assert sched["after_s"] == 72 * 3600
-    assert sched["payload"]["state"] == "followup.seller_handled"
+    assert "state" not in sched["payload"]
     assert c.slots["seller_reminder_note"] == "seller"
     assert c.slots["seller_wait_hours"] == 72
 
@@ -231,12 +231,16 @@ def conv(state: str, case: str | None = "C-2611-0001", mode: str = "bot") -> Con
     return Conversation(chat_id=9, state=state, case_id=case, mode=mode)
 
 
+#: The states tagged mid_case in the flows (the planner is given them by the service).
+MID = frozenset({"intervention.describe", "intervention.evidence"})
+
+
 def test_nudge_planned_mid_case_and_always_replaced() -> None:
-    adds, cancels = idle_nudge(conv("intervention.describe"), at("2026-11-23", 15))
+    adds, cancels = idle_nudge(conv("intervention.describe"), at("2026-11-23", 15), None, MID)
     assert cancels == [(9, "nudge")]
     assert len(adds) == 1
     assert adds[0].due == at("2026-11-24", 15).timestamp()
-    assert adds[0].payload == {"state": "followup.nudge", "set": {"nudged_case": "C-2611-0001"}}
+    assert adds[0].payload == {"set": {"nudged_case": "C-2611-0001"}}
 
 
 @pytest.mark.parametrize(
@@ -254,8 +258,16 @@ def test_nudge_planned_mid_case_and_always_replaced() -> None:
 def test_no_nudge_outside_a_case_or_after_one_was_sent(
     c: Conversation, flags: dict[str, Any]
 ) -> None:
-    adds, cancels = idle_nudge(c, at("2026-11-23", 15), flags)
+    adds, cancels = idle_nudge(c, at("2026-11-23", 15), flags, MID)
     assert adds == [] and cancels == [(9, "nudge")]
+
+
+def test_the_mid_case_states_are_the_tagged_ones() -> None:
+    from tests.e2e.harness import engine
+
+    tagged = engine().bundle.tagged("mid_case")
+    assert "intervention.describe" in tagged and "intervention.review" in tagged
+    assert "intervention.statement" not in tagged and "menu.start" not in tagged
 
 
 def test_forbidden_is_recognised_by_name_or_status() -> None:

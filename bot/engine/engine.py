@@ -622,11 +622,12 @@ class Engine(TypedText):
         self._say(t, f"sys.media_ack.{media}", n=counts[media])
 
     def _on_reminder(self, t: _Turn) -> None:
-        """Moves to ``payload["state"]`` (a follow-up question), as if the shopper had asked."""
+        """Moves to the reminder's follow-up question, as if the shopper had asked."""
         t.conv.mode = "bot"
         for key, value in (t.event.payload.get("set") or {}).items():
             t.conv.slots[str(key)] = value
-        target = t.event.payload.get("state")
+        # Reminders stored before the flows had tags name their state; new ones name the kind.
+        target = t.event.payload.get("state") or self.bundle.reminder_state(t.event.data or "")
         if isinstance(target, str) and target in self.bundle.states:
             t.conv.back.append(t.conv.state)
             del t.conv.back[:-BACK_LIMIT]

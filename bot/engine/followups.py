@@ -28,13 +28,8 @@ QUIET = (time(22, 0), time(8, 0))
 #: How long a conversation must be idle before the (single) nudge.
 NUDGE_AFTER = timedelta(hours=24)
 
-#: Reminder kind -> the follow-up state its event moves the conversation to.
-FOLLOWUP_STATES = {
-    "window": "followup.window_tomorrow",
-    "seller": "followup.seller_handled",
-    "refund": "followup.refund_arrived",
-    "nudge": "followup.nudge",
-}
+#: Reminder kinds; each opens the follow-up state tagged ``reminder_<kind>`` in the flows.
+KINDS = ("window", "seller", "refund", "nudge")
 
 #: Slots the actions set (registered in ``actions.OUTPUTS`` so messages may name them).
 OUTPUTS = frozenset(
@@ -112,11 +107,13 @@ def nudge_due(last_activity: datetime) -> datetime:
 def schedule(
     kind: str, due: datetime, extra_set: dict[str, Any] | None = None, after_s: float | None = None
 ) -> Effect:
-    """Builds a ``schedule`` effect for ``kind`` (its follow-up state is in the payload)."""
+    """Builds a ``schedule`` effect for ``kind`` (the engine finds its follow-up state by tag)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown reminder kind {kind!r}")
     data: dict[str, Any] = {
         "kind": kind,
         "due": due.isoformat(),
-        "payload": {"state": FOLLOWUP_STATES[kind], "set": dict(extra_set or {})},
+        "payload": {"set": dict(extra_set or {})},
     }
     if after_s is not None:
         data["after_s"] = after_s

@@ -72,6 +72,7 @@ _STATE_KEYS = frozenset(
         "asks",
         "keeps",
         "edit",
+        "tags",
     }
 )
 #: What a text question may turn away (``slot: {rejects: story}``): the shopper's account of
@@ -195,6 +196,9 @@ class StateSpec:
     keeps: str | None = None
     #: ``edit: true``: the state changes a known answer, so it is asked even when known.
     edit: bool = False
+    #: ``tags:``: what the code may ask about a state (``mid_case``, ``reminder_window`` …),
+    #: so no state id needs to be written in Python.
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -237,6 +241,15 @@ class Bundle:
     small_talk: dict[str, str] = field(default_factory=dict)
     #: The intents of the understanding step (config/nlu.yaml); empty without one.
     nlu_intents: frozenset[str] = frozenset()
+
+    def tagged(self, tag: str) -> frozenset[str]:
+        """The ids of the states with ``tag`` in their ``tags:``."""
+        return frozenset(sid for sid, spec in self.states.items() if tag in spec.tags)
+
+    def reminder_state(self, kind: str) -> str | None:
+        """The follow-up state a reminder of ``kind`` opens (tag ``reminder_<kind>``)."""
+        found = sorted(self.tagged(f"reminder_{kind}"))
+        return found[0] if found else None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -336,6 +349,11 @@ def _parse_state(
         out.add(file, raw.line_of("keeps"), flow, name, "`keeps` must name a slot")
     elif keeps is not None:
         spec.keeps = keeps
+    tags = raw.get("tags", [])
+    if not (isinstance(tags, list) and all(isinstance(x, str) and _NAME.match(x) for x in tags)):
+        out.add(file, raw.line_of("tags"), flow, name, "`tags` must be a list of names")
+    else:
+        spec.tags = tuple(tags)
     edit = raw.get("edit", False)
     if not isinstance(edit, bool):
         out.add(file, raw.line_of("edit"), flow, name, "`edit` must be true or false")
@@ -934,6 +952,7 @@ def _validate_graph(b: Bundle, state_lines: dict[str, dict[str, int]], out: _Col
 
     _check_locale_parity(b.locales, out)
     _check_statement(b, out)
+    _check_reminder_tags(b, out)
 
     # Locale keys and placeholders.
     known = set(b.policy) | set(b.slot_names) | set(actions.OUTPUTS) | ENGINE_VALUES
@@ -1002,6 +1021,19 @@ def _validate_graph(b: Bundle, state_lines: dict[str, dict[str, int]], out: _Col
                     "",
                     f"button `{key}` must not contain placeholders",
                 )
+
+
+def _check_reminder_tags(b: Bundle, out: _Collector) -> None:
+    """Each reminder kind opens one state (tag ``reminder_<kind>``), when any state has one."""
+    from bot.engine.followups import KINDS
+
+    if not any(t.startswith("reminder_") for spec in b.states.values() for t in spec.tags):
+        return  # a flow tree without reminders
+    for kind in KINDS:
+        found = sorted(b.tagged(f"reminder_{kind}"))
+        if len(found) != 1:
+            where = ", ".join(found) or "none"
+            out.add("flows", 0, "", "", f"tag `reminder_{kind}` must be on one state ({where})")
 
 
 def _check_statement(b: Bundle, out: _Collector) -> None:

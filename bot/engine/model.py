@@ -90,8 +90,9 @@ class Event:
     - ``command``: ``command`` is the name without the slash (``"start"``), ``text`` the rest.
     - ``callback``: ``data`` is the button's callback data.
     - ``media``: ``media`` is the kind, ``file_id`` the platform's file id.
-    - ``reminder``: ``data`` is the reminder kind; ``payload["state"]`` is the state to move to
-      (a follow-up question) and ``payload["set"]`` optional slot values. Leaves agent mode.
+    - ``reminder``: ``data`` is the reminder kind: the state tagged ``reminder_<kind>`` is the
+      follow-up question it moves to (``payload["state"]``, in reminders stored before tags,
+      names it instead); ``payload["set"]`` optional slot values. Leaves agent mode.
     - ``agent``: a human agent's message, ``text`` its body.
     """
 
