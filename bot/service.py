@@ -62,6 +62,10 @@ class EngineLike(Protocol):
         """Returns (command, description) pairs for a command menu."""
         ...
 
+    def tagged(self, tag: str) -> frozenset[str]:
+        """Returns the ids of the states the flows tag with ``tag``."""
+        ...
+
 
 Clock = Callable[[], datetime]
 #: Builds the service-level replies for a ``handoff`` effect (the intervention issue replaces it).
@@ -375,7 +379,7 @@ class Service:
         # Reminders planned by the flows (and the idle nudge) go into the same commit.
         from bot.reminders import MID_CASE_TAG, changes_for_update
 
-        mid_case = self.engine.bundle.tagged(MID_CASE_TAG)
+        mid_case = self.engine.tagged(MID_CASE_TAG)
         adds, cancels = changes_for_update(self.store, conv, effects, now, mid_case)
         work.changes.reminders_add.extend(adds)
         work.changes.reminders_cancel.extend(cancels)

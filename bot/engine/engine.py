@@ -318,6 +318,10 @@ class Engine(TypedText):
         """Returns the names of the loaded locales."""
         return tuple(self.bundle.locales)
 
+    def tagged(self, tag: str) -> frozenset[str]:
+        """Returns the ids of the states the flows tag with ``tag`` (``tags:``)."""
+        return self.bundle.tagged(tag)
+
     def button_label(self, locale: str, key: str) -> str:
         """Returns a button label of a locale."""
         loc = self._locale(locale)
