@@ -33,6 +33,9 @@ class StubEngine:
     def commands(self, locale: str) -> list[tuple[str, str]]:
         return [("start", "s")]
 
+    def tagged(self, tag: str) -> frozenset[str]:
+        return frozenset()
+
     def handle(self, conv: Conversation, event: Event) -> Outcome:
         self.seen.append((conv.chat_id, event.text))
         conv = replace(conv, slots=dict(conv.slots), back=list(conv.back), step=conv.step + 1)
