@@ -54,7 +54,7 @@ from telegram.ext import (
 from bot import cases, hook
 from bot.engine.actions import CASE_FIELDS
 from bot.engine.model import Conversation, Event, Outcome, Reply
-from bot.store.base import Case, Changes, Store
+from bot.store.base import Case, Changes, Store, VersionConflict
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,10 @@ MESSAGE_IDS_KEPT = 200
 EVIDENCE_SENT_MAX = 20
 #: Longest rating comment kept.
 COMMENT_LIMIT = 500
+#: Tries of one case change when other writers keep saving the case in between.
+CASE_WRITE_ATTEMPTS = 5
+#: What a case change returns when, on the fresh copy, there is nothing to write.
+UNCHANGED = "\x00unchanged"
 #: Closed cases still recognised in the group (agents get "case closed" instead of silence).
 CLOSED_LOOKBACK = 14 * 86400.0
 _MEMBER = frozenset(
@@ -163,19 +167,29 @@ class AgentDesk:
     ) -> Case | None:
         """Loads a case, applies ``change`` and commits it (with a hook item when it says so).
 
-        ``change`` returns the hook event name (``None``: nothing worth announcing).
+        ``change`` returns the hook event name (``None``: nothing worth announcing;
+        :data:`UNCHANGED`: nothing to write). Another writer that saved the case in between is
+        detected by the case's version: the case is loaded again and ``change`` applied to the
+        fresh copy, so neither write is lost.
         """
-        case = self.store.get_case(case_id)
-        if case is None:
-            return None
-        event = change(case)
-        changes = Changes(cases=[case])
-        if event and self.hook_enabled:
-            changes.outbox.append(
-                hook.outbox_item(case, event, self.store.evidence_of(case_id), at=now)
-            )
-        self.store.commit(changes)
-        return case
+        for _ in range(CASE_WRITE_ATTEMPTS):
+            case = self.store.get_case(case_id)
+            if case is None:
+                return None
+            event = change(case)
+            if event == UNCHANGED:
+                return case
+            changes = Changes(cases=[case])
+            if event and self.hook_enabled:
+                evidence = self.store.evidence_of(case_id)
+                changes.outbox.append(hook.outbox_item(case, event, evidence, at=now))
+            try:
+                self.store.commit(changes)
+            except VersionConflict:
+                log.info("case=%s written by another writer; applying the change again", case_id)
+                continue
+            return case
+        raise VersionConflict(f"case {case_id}: still changing after {CASE_WRITE_ATTEMPTS} tries")
 
     # ------------------------------------------------------------------------------------------
     # Hand-off: the case card and its thread
@@ -206,10 +220,14 @@ class AgentDesk:
             if case is not None and case.status not in cases.FINAL:
                 # Bring the facts up to date: the script may have collected more since.
                 known = {k: conv.slots[k] for k in CASE_FIELDS if k in conv.slots}
-                if any(case.fields.get(k) != v for k, v in known.items()):
-                    case.fields.update(known)
-                    self.store.commit(Changes(cases=[case]))
-                return case
+
+                def refresh(fresh: Case) -> str | None:
+                    if all(fresh.fields.get(k) == v for k, v in known.items()):
+                        return UNCHANGED
+                    fresh.fields.update(known)
+                    return None
+
+                return self._update_case(case.case_id, refresh, now) or case
             stamp = datetime.fromtimestamp(now, self.engine.tz).strftime("%y%m")
             case_id = self.store.next_case_id(f"C-{stamp}")
             slots = conv.slots
@@ -289,19 +307,19 @@ class AgentDesk:
             message_thread_id=thread,
             reply_markup=self._card_markup(case),
         )
-        case = self.store.get_case(case.case_id) or case  # fresh: the sends took time
-        if case.status != cases.WITH_AGENT and cases.can_move(case.status, cases.WITH_AGENT):
-            cases.move(case, cases.WITH_AGENT, now)
-        info = cases.agent_info(case)
-        info.update({"chat": self.operator_chat, "thread": thread, "card": card.message_id})
-        info["messages"] = [card.message_id]
-        cases.note(case, now, "handoff")
+
+        def handed(fresh: Case) -> str | None:  # on a fresh copy: the sends took time
+            if fresh.status != cases.WITH_AGENT and cases.can_move(fresh.status, cases.WITH_AGENT):
+                cases.move(fresh, cases.WITH_AGENT, now)
+            info = cases.agent_info(fresh)
+            info.update({"chat": self.operator_chat, "thread": thread, "card": card.message_id})
+            info["messages"] = [card.message_id]
+            cases.note(fresh, now, "handoff")
+            return "with_agent"
+
+        case = self._update_case(case.case_id, handed, now) or case
         self._index(case)
-        changes = Changes(cases=[case])
         evidence = self.store.evidence_of(case.case_id)
-        if self.hook_enabled:
-            changes.outbox.append(hook.outbox_item(case, "with_agent", evidence, at=now))
-        self.store.commit(changes)
         log.info("case=%s handed to agents", case.case_id)
         refs = cases.evidence_refs(case, evidence)
         if refs:
@@ -331,14 +349,15 @@ class AgentDesk:
     def _remember(self, case_id: str, message: Message) -> None:
         """Records a message posted in the thread (load, change, commit: no await between)."""
         self._messages[message.message_id] = case_id
-        case = self.store.get_case(case_id)
-        if case is None:
-            return
-        info = cases.agent_info(case)
-        ids = list(info.get("messages") or [])
-        ids.append(message.message_id)
-        info["messages"] = ids[-MESSAGE_IDS_KEPT:]
-        self.store.commit(Changes(cases=[case]))
+
+        def remember(fresh: Case) -> str | None:
+            info = cases.agent_info(fresh)
+            ids = list(info.get("messages") or [])
+            ids.append(message.message_id)
+            info["messages"] = ids[-MESSAGE_IDS_KEPT:]
+            return None
+
+        self._update_case(case_id, remember, self.clock())
 
     def _index(self, case: Case) -> None:
         info = case.fields.get("agent")
@@ -499,37 +518,48 @@ class AgentDesk:
         if case.status in cases.FINAL:
             await query.answer(self.engine.text(self.locale, "agent.already_closed"))
         elif action == "claim":
-            info = cases.agent_info(case)
-            if info.get("claimed_by") and info.get("claimed_by_id") != user.id:
-                text = self.engine.text(
-                    self.locale, "agent.already_claimed", text=info["claimed_by"]
-                )
+            holder: list[str] = []
+
+            def claim(fresh: Case) -> str | None:
+                info = cases.agent_info(fresh)
+                if fresh.status in cases.FINAL or (
+                    info.get("claimed_by") and info.get("claimed_by_id") != user.id
+                ):
+                    holder.append(str(info.get("claimed_by") or "-"))
+                    return UNCHANGED  # (seen on a fresh copy: two agents pressed at once)
+                info.update({"claimed_by": name, "claimed_by_id": user.id})
+                cases.note(fresh, now, "claimed", by=user.id)
+                return "claimed"
+
+            case = self._update_case(case_id, claim, now) or case
+            if holder:
+                text = self.engine.text(self.locale, "agent.already_claimed", text=holder[-1])
                 await query.answer(text)
             else:
-                info.update({"claimed_by": name, "claimed_by_id": user.id})
-                cases.note(case, now, "claimed", by=user.id)
-                self._commit_with_hook(case, "claimed", now)
                 await query.answer(self.engine.text(self.locale, "agent.claimed"))
                 await self._refresh_card(case)
         elif action == "close":
-            info = cases.agent_info(case)
-            info.setdefault("claimed_by", name)
-            cases.move(case, cases.CLOSED, now)
-            cases.note(case, now, "closed", by=user.id)
-            self._commit_with_hook(case, "closed", now)
-            await query.answer(self.engine.text(self.locale, "agent.closed"))
-            await self._refresh_card(case)
-            await self._ask_rating(context.bot, case)
+            closed_already: list[bool] = []
+
+            def close(fresh: Case) -> str | None:
+                if fresh.status in cases.FINAL:
+                    closed_already.append(True)
+                    return UNCHANGED
+                cases.agent_info(fresh).setdefault("claimed_by", name)
+                cases.move(fresh, cases.CLOSED, now)
+                cases.note(fresh, now, "closed", by=user.id)
+                return "closed"
+
+            case = self._update_case(case_id, close, now) or case
+            if closed_already:
+                await query.answer(self.engine.text(self.locale, "agent.already_closed"))
+            else:
+                await query.answer(self.engine.text(self.locale, "agent.closed"))
+                await self._refresh_card(case)
+                await self._ask_rating(context.bot, case)
         else:
             await query.answer()
         raise ApplicationHandlerStop
-
-    def _commit_with_hook(self, case: Case, event: str, now: float) -> None:
-        changes = Changes(cases=[case])
-        if self.hook_enabled:
-            evidence = self.store.evidence_of(case.case_id)
-            changes.outbox.append(hook.outbox_item(case, event, evidence, at=now))
-        self.store.commit(changes)
 
     async def _refresh_card(self, case: Case) -> None:
         info = cases.agent_info(case)
@@ -591,9 +621,13 @@ class AgentDesk:
         if choice not in {"1", "2", "3", "4", "5"}:
             await query.answer()
             raise ApplicationHandlerStop
-        case.fields["rating"] = int(choice)
-        cases.note(case, now, "rated")
-        self._commit_with_hook(case, "rated", now)
+
+        def rate(fresh: Case) -> str | None:
+            fresh.fields["rating"] = int(choice)
+            cases.note(fresh, now, "rated")
+            return "rated"
+
+        case = self._update_case(case.case_id, rate, now) or case
         self.store.set_chat_flag(chat.id, COMMENT_FLAG, case.case_id)
         await query.answer()
         skip = InlineKeyboardButton(
@@ -627,9 +661,14 @@ class AgentDesk:
         if case is None or case.chat_id != chat.id:
             return
         now = self.clock()
-        case.fields["comment"] = message.text.strip()[:COMMENT_LIMIT]
-        cases.note(case, now, "commented")
-        self._commit_with_hook(case, "commented", now)
+        comment = message.text.strip()[:COMMENT_LIMIT]
+
+        def remark(fresh: Case) -> str | None:
+            fresh.fields["comment"] = comment
+            cases.note(fresh, now, "commented")
+            return "commented"
+
+        self._update_case(case.case_id, remark, now)
         await context.bot.send_message(
             chat.id, self.engine.text(self.locale, "agent.rate_done"), parse_mode=ParseMode.HTML
         )

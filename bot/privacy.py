@@ -1,10 +1,10 @@
 """Privacy requests and data retention: ``/forget`` and ``python -m bot purge``.
 
 ``/forget`` is a flow (``flows/privacy.yaml``): a confirmation with 确认删除/取消 buttons, then a
-state with ``effects: [forget]``. The service executes that effect **after** committing the update
-by calling :func:`forget_replies`, which deletes the shopper's personal data with
-:meth:`Store.forget` and returns a reply saying what was deleted (wording in
-``locales/zh-Hans.privacy.yaml``).
+state with ``effects: [forget]``. The service stages that effect in the update's own commit
+(``Changes.forget_chat``: the store deletes the shopper's personal data as
+:meth:`Store.forget` does, in the same transaction) and :func:`forget_report` says what was
+deleted (wording in ``locales/zh-Hans.privacy.yaml``).
 
 Retention: closed/resolved cases last updated more than ``RETENTION_DAYS`` days ago (default
 :data:`DEFAULT_RETENTION_DAYS`) are deleted with their evidence by :func:`purge`; finished
@@ -64,14 +64,15 @@ def render_forgotten(engine: _Texts, locale: str, counts: Mapping[str, int]) -> 
     return Reply(engine.text(locale, "privacy.deleted", **values))
 
 
-def forget_replies(engine: _Texts, store: Store, conversation: Conversation) -> tuple[Reply, ...]:
-    """Executes the ``forget`` effect for ``conversation``'s chat; returns the report reply.
+def forget_report(engine: _Texts, conversation: Conversation, counts: Mapping[str, int]) -> Reply:
+    """The reply to a confirmed ``/forget``, from the counts the update's commit returned.
 
-    Call it after the update's :meth:`Store.commit` (otherwise the commit would store the
-    conversation again). The conversation is gone afterwards; the next message starts afresh.
+    (The service stages the deletion in the update's own commit, ``Changes.forget_chat``; the
+    conversation is gone afterwards and the next message starts afresh.)
     """
-    counts = forget(store, conversation.chat_id)
-    return (render_forgotten(engine, conversation.locale, counts),)
+    result = {key: int(counts.get(key, 0)) for key in FORGET_KEYS}
+    log.info("forget: %s", " ".join(f"{key}={result[key]}" for key in FORGET_KEYS))
+    return render_forgotten(engine, conversation.locale, result)
 
 
 def retention_days(environ: Mapping[str, str]) -> int:

@@ -131,13 +131,6 @@ def consent_from_effects(effects: Iterable[Effect]) -> bool | None:
     return found
 
 
-def apply_consent(store: Store, chat_id: int, effects: Iterable[Effect]) -> None:
-    """Records ``/stop`` (``reminders_consent = False``) after the update was committed."""
-    consent = consent_from_effects(effects)
-    if consent is not None:
-        store.set_chat_flag(chat_id, "reminders_consent", consent)
-
-
 def idle_nudge(
     conv: Conversation,
     now: datetime,
@@ -178,24 +171,28 @@ def changes_for_update(
     effects: Iterable[Effect],
     now: datetime,
     mid_case: frozenset[str] = frozenset(),
-) -> tuple[list[Reminder], list[tuple[int, str | None]]]:
+) -> tuple[list[Reminder], list[tuple[int, str | None]], list[tuple[int, str, Any]]]:
     """Everything reminders need from one handled update, for the service's one commit.
 
-    The effects' schedules and cancels plus the replaced idle nudge. A shopper who writes again
-    after blocking the bot has evidently unblocked it, so the ``blocked`` flag is cleared here.
+    The effects' schedules and cancels, the replaced idle nudge, and the chat flags to set:
+    ``/stop`` records that the shopper wants no reminders, and a shopper who writes again after
+    blocking the bot has evidently unblocked it. Nothing is written here.
     """
     effects = list(effects)
     flags = store.chat_flags(conv.chat_id)
+    set_flags: list[tuple[int, str, Any]] = []
     if flags.get("blocked") is True:
-        store.set_chat_flag(conv.chat_id, "blocked", False)
+        set_flags.append((conv.chat_id, "blocked", False))
         flags = {**flags, "blocked": False}
-    if consent_from_effects(effects) is False:
-        flags = {**flags, "reminders_consent": False}
+    consent = consent_from_effects(effects)
+    if consent is not None:
+        set_flags.append((conv.chat_id, "reminders_consent", consent))
+        flags = {**flags, "reminders_consent": consent}
     adds, cancels = reminders_from_effects(conv.chat_id, effects, now)
     if flags.get("reminders_consent") is False:
         adds = []  # the shopper said /stop: nothing new is stored (the scheduler would drop it)
     nudge_adds, nudge_cancels = idle_nudge(conv, now, flags, mid_case)
-    return adds + nudge_adds, cancels + nudge_cancels
+    return adds + nudge_adds, cancels + nudge_cancels, set_flags
 
 
 # ----------------------------------------------------------------------------------------------

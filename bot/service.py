@@ -270,10 +270,6 @@ class Service:
                     raise
                 log.warning("version conflict chat=%s; retrying once", chat_hash(chat_id))
                 continue
-            if any(e.kind == "cancel_reminders" for e in out.effects):
-                from bot.reminders import apply_consent
-
-                apply_consent(self.store, chat_id, out.effects)  # /stop: no more reminders
             if any(e.kind == "show_case" for e in out.effects):
                 # After the commit, so the record includes this update's case changes; the
                 # stored case, not the conversation's slots, so /restart does not change it.
@@ -288,11 +284,11 @@ class Service:
                     today=now.date(),
                 )
                 work.extra.append(Reply(record))
-            if any(e.kind == "forget" for e in out.effects):
-                # After the commit, so the commit does not store the conversation again.
-                from bot.privacy import forget_replies
+            if work.changes.forget_chat is not None:
+                # Forgotten in the update's own commit; here only the report.
+                from bot.privacy import forget_report
 
-                work.extra.extend(forget_replies(self.engine, self.store, after))
+                work.extra.append(forget_report(self.engine, after, work.changes.forgotten))
             return Outcome(
                 conversation=after,
                 replies=_buttons_last(out.replies, tuple(work.extra)),
@@ -380,9 +376,12 @@ class Service:
         from bot.reminders import MID_CASE_TAG, changes_for_update
 
         mid_case = self.engine.tagged(MID_CASE_TAG)
-        adds, cancels = changes_for_update(self.store, conv, effects, now, mid_case)
+        adds, cancels, flags = changes_for_update(self.store, conv, effects, now, mid_case)
         work.changes.reminders_add.extend(adds)
         work.changes.reminders_cancel.extend(cancels)
+        work.changes.chat_flags.extend(flags)  # /stop's consent, an unblocked chat
+        if any(e.kind == "forget" for e in effects):
+            work.changes.forget_chat = conv.chat_id  # last in the same transaction
         return work
 
     def _no_agent(self, conv: Conversation) -> tuple[Reply, ...]:

@@ -16,6 +16,7 @@ from bot.agents import AgentDesk
 from bot.engine.engine import Engine
 from bot.engine.model import Event, Outcome
 from bot.service import Service
+from bot.store.base import Case, Changes
 from bot.store.memory import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,3 +149,32 @@ async def test_operator_ids_are_agents_without_asking_telegram(engine: Engine) -
 async def test_nobody_is_an_agent_without_an_operator_chat(engine: Engine) -> None:
     desk, _, _ = _desk(engine, FakeSettings())
     assert not await desk.is_agent(None, 7)  # type: ignore[arg-type]
+
+
+async def test_a_case_change_racing_another_writer_is_applied_again_and_loses_nothing(
+    engine: Engine,
+) -> None:
+    """Two writers of one case (an agent's rating, another's note): the second is detected by
+    the case's version, reloads and applies its change again; both changes are kept."""
+    desk, _, store = _desk(engine, FakeSettings())
+    await _say(desk, "/start")
+    await _say(desk, "卖家拒绝")
+    (case,) = store.cases_of(CHAT)
+    attempts = 0
+
+    def rate(fresh: Case) -> str | None:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:  # someone else saves the case between our read and our write
+            other = store.get_case(case.case_id)
+            assert other is not None
+            other.fields["comment"] = "处理得很快"
+            store.commit(Changes(cases=[other]))
+        fresh.fields["rating"] = 5
+        return None
+
+    desk._update_case(case.case_id, rate, NOW.timestamp())
+    final = store.get_case(case.case_id)
+    assert attempts == 2
+    assert final is not None and final.fields["rating"] == 5
+    assert final.fields["comment"] == "处理得很快"

@@ -17,7 +17,7 @@ from bot.cases import EngineTexts, shopper_text
 from bot.privacy import (
     DEFAULT_RETENTION_DAYS,
     FORGET_KEYS,
-    forget_replies,
+    forget_report,
     main_purge,
     purge,
     retention_days,
@@ -153,16 +153,17 @@ async def test_confirmed_forget_emits_the_effect() -> None:
     assert [e.kind for e in out.effects].count("forget") == 1
 
 
-async def test_forget_replies_deletes_personal_data_and_says_what() -> None:
-    """bot/privacy.forget_replies, called directly (what the service runs after the commit)."""
+async def test_forget_in_a_commit_deletes_personal_data_and_the_report_says_what() -> None:
+    """``Changes.forget_chat``: what the service stages in the confirmed step's own commit."""
     store = MemoryStore()
     shopper = await _shopper_with_case(store, 6032)
     case = store.cases_of(6032)[0]
     assert store.evidence_of(case.case_id)
     conv = store.load(6032)
     assert conv is not None
-    replies = forget_replies(engine(), store, conv)
-    text = replies[0].text or ""
+    changes = Changes(forget_chat=6032)
+    store.commit(changes)
+    text = forget_report(engine(), conv, changes.forgotten).text or ""
     assert "已删除" in text and "1 个" in text  # one case anonymised, one evidence record
     assert store.load(6032) is None
     assert store.evidence_of(case.case_id) == []
@@ -172,15 +173,16 @@ async def test_forget_replies_deletes_personal_data_and_says_what() -> None:
     assert "order_no" not in kept.fields and "description" not in kept.fields
     assert ORDER_A not in repr(kept)
     # Nothing left: a second request says so.
-    again = forget_replies(engine(), store, conv)
-    assert "没有保存" in (again[0].text or "")
+    again = Changes(forget_chat=6032)
+    store.commit(again)
+    assert "没有保存" in (forget_report(engine(), conv, again.forgotten).text or "")
     # And the shopper starts afresh.
     out = await shopper.send("你好")
     assert out.conversation.version == 1
 
 
 async def test_service_executes_the_forget_effect() -> None:
-    """The service runs ``bot.privacy.forget_replies`` after committing the confirmed step."""
+    """The confirmed step's own commit forgets (one transaction), and the reply says what."""
     store = MemoryStore()
     shopper = await _shopper_with_case(store, 6033)
     await shopper.send("/forget")

@@ -239,6 +239,53 @@ def test_case_upsert_and_get(store: Store) -> None:
     assert store.get_case("nope") is None
 
 
+def test_two_writers_of_one_case_the_second_is_detected_and_nothing_is_lost(store: Store) -> None:
+    store.commit(Changes(cases=[case("C-2611-0009")]))
+    first, second = store.get_case("C-2611-0009"), store.get_case("C-2611-0009")
+    assert first is not None and second is not None and first.version == second.version == 1
+    first.fields["rating"] = 5
+    store.commit(Changes(cases=[first]))
+    second.fields["comment"] = "谢谢"
+    with pytest.raises(VersionConflict):
+        store.commit(Changes(cases=[second], evidence=[Evidence("C-2611-0009", "photo", "f", 1.0)]))
+    # nothing of the refused commit was written, and the first writer's change stands
+    assert store.evidence_of("C-2611-0009") == []
+    stored = store.get_case("C-2611-0009")
+    assert stored is not None and stored.fields.get("rating") == 5
+    assert "comment" not in stored.fields
+    # the second writer reloads and applies its change again: both are kept
+    stored.fields["comment"] = "谢谢"
+    store.commit(Changes(cases=[stored]))
+    final = store.get_case("C-2611-0009")
+    assert final is not None and final.fields["rating"] == 5 and final.fields["comment"] == "谢谢"
+    assert final.version == 3
+
+
+def test_a_new_case_cannot_overwrite_a_stored_one(store: Store) -> None:
+    store.commit(Changes(cases=[case("C-2611-0010")]))
+    with pytest.raises(VersionConflict):
+        store.commit(Changes(cases=[case("C-2611-0010")]))  # version 0: "new", but it exists
+
+
+def test_flags_and_forget_go_in_the_same_commit_or_not_at_all(store: Store) -> None:
+    conv = Conversation(chat_id=771, state="menu.start")
+    store.commit(Changes(conversation=conv, expected_version=0))
+    # a commit that fails (a stale version) writes neither the flag nor the deletion
+    stale = Changes(
+        conversation=Conversation(chat_id=771, state="menu.start"),
+        expected_version=0,
+        chat_flags=[(771, "reminders_consent", False)],
+        forget_chat=771,
+    )
+    with pytest.raises(VersionConflict):
+        store.commit(stale)
+    assert store.chat_flags(771)["reminders_consent"] is True and store.load(771) is not None
+    done = Changes(chat_flags=[(771, "reminders_consent", False)], forget_chat=771)
+    store.commit(done)
+    assert store.chat_flags(771)["reminders_consent"] is False  # flags stay after forget
+    assert store.load(771) is None and done.forgotten["conversations"] == 1
+
+
 def test_cases_of_newest_first(store: Store) -> None:
     store.commit(
         Changes(

@@ -150,6 +150,10 @@ class Case:
     updated_at: float
     fields: dict[str, Any] = field(default_factory=dict)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    #: The version this copy was read at (``0``: a new case). A commit stores it only if the
+    #: stored case still has this version (else :class:`VersionConflict`: two writers, the
+    #: second reloads and applies its change again), and bumps it.
+    version: int = 0
 
 
 @dataclass(slots=True)
@@ -221,6 +225,14 @@ class Changes:
     outbox: list[OutboxItem] = field(default_factory=list)
     #: Messages the bot could not place (``nlu_miss`` effects).
     misses: list[Miss] = field(default_factory=list)
+    #: Chat flags to set, ``(chat_id, name, value)``, as :meth:`Store.set_chat_flag` would
+    #: (``/stop`` recording no consent, an unblocked chat): in the same transaction.
+    chat_flags: list[tuple[int, str, Any]] = field(default_factory=list)
+    #: A chat whose personal data goes in the same transaction, last (``/forget`` confirmed):
+    #: as :meth:`Store.forget`; the conversation above is then not written. The store puts the
+    #: counts in :attr:`forgotten`.
+    forget_chat: int | None = None
+    forgotten: dict[str, int] = field(default_factory=dict)
 
 
 #: What :meth:`Store.chat_flags` reports for a chat that never set a flag.
@@ -237,7 +249,8 @@ class Store(Protocol):
     def commit(self, changes: Changes) -> None:
         """Writes ``changes`` atomically; bumps the conversation's version.
 
-        Raises :class:`VersionConflict` if the stored version is not ``expected_version``.
+        Raises :class:`VersionConflict` if the stored version is not ``expected_version``, or
+        a case's stored version is not the ``version`` it was read at (nothing is written).
         """
         ...
 

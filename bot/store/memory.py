@@ -86,6 +86,14 @@ class MemoryStore:
                         f"conversation {conv.chat_id}: stored version {stored_version}, "
                         f"expected {changes.expected_version}"
                     )
+            for case in changes.cases:
+                held = self._cases.get(case.case_id)
+                held_version = held.version if held is not None else 0
+                if held_version != case.version:
+                    raise VersionConflict(
+                        f"case {case.case_id}: stored version {held_version}, "
+                        f"read at {case.version}"
+                    )
             new_cases = {c.case_id for c in changes.cases}
             for ev in changes.evidence:
                 if ev.case_id not in self._cases and ev.case_id not in new_cases:
@@ -123,8 +131,9 @@ class MemoryStore:
                 touched.add(entry.chat_id)
             for chat_id in touched:
                 del self._log[chat_id][:-LOG_KEEP_PER_CHAT]
-            for case in cases:
-                self._cases[case.case_id] = case
+            for case, stored_case in zip(changes.cases, cases, strict=True):
+                case.version = stored_case.version = case.version + 1
+                self._cases[stored_case.case_id] = stored_case
             for ev in changes.evidence:
                 self._evidence.setdefault(ev.case_id, []).append(copy.deepcopy(ev))
             for item, kept in zip(changes.outbox, outbox, strict=True):
@@ -133,6 +142,9 @@ class MemoryStore:
                 item.status = kept.status = "pending"
                 self._outbox[kept.id] = kept
             self._misses.extend(copy.deepcopy(m) for m in changes.misses)
+            for chat_id, name, value in changes.chat_flags:
+                self._set_flag(chat_id, name, value)
+            changes.forgotten = self.forget(changes.forget_chat) if changes.forget_chat else {}
 
     def delete_conversation(self, chat_id: int) -> bool:
         """Deletes the conversation; returns whether there was one."""
@@ -271,12 +283,15 @@ class MemoryStore:
 
     def set_chat_flag(self, chat_id: int, name: str, value: Any) -> None:
         """Sets one chat flag."""
+        with self._lock:
+            self._set_flag(chat_id, name, value)
+
+    def _set_flag(self, chat_id: int, name: str, value: Any) -> None:
         if name in ("blocked", "reminders_consent"):
             value = bool(value)
         elif name == "language" and value is not None:
             value = str(value)
-        with self._lock:
-            self._chats.setdefault(chat_id, {})[name] = _json(value)
+        self._chats.setdefault(chat_id, {})[name] = _json(value)
 
     def chat_flags(self, chat_id: int) -> dict[str, Any]:
         """Returns the chat's flags over :data:`CHAT_FLAG_DEFAULTS`."""
@@ -308,6 +323,7 @@ class MemoryStore:
                     chat_id=0,
                     fields=anonymized_fields(case.fields),
                     timeline=anonymized_timeline(case.timeline),
+                    version=case.version + 1,
                 )
                 counts["cases"] += 1
             return counts

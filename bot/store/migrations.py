@@ -100,6 +100,8 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX nlu_misses_at ON nlu_misses (at)",
         "CREATE INDEX nlu_misses_by_chat ON nlu_misses (chat_id)",
     ],
+    # 3: cases carry a version, so two writers of one case are detected, never overwritten.
+    ["ALTER TABLE cases ADD COLUMN version INTEGER NOT NULL DEFAULT 1"],
 ]
 
 #: The schema version this code writes.

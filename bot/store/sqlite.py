@@ -65,7 +65,7 @@ _BOOL_FLAGS = ("blocked", "reminders_consent")
 
 _REMINDER_COLS = "id, chat_id, kind, due, payload, status, created_at"
 _OUTBOX_COLS = "id, kind, payload, attempts, next_at, status, last_error"
-_CASE_COLS = "case_id, chat_id, status, created_at, updated_at, fields, timeline"
+_CASE_COLS = "case_id, chat_id, status, created_at, updated_at, fields, timeline, version"
 
 
 def _dumps(value: Any) -> str:
@@ -259,26 +259,36 @@ class SqliteStore:
                         "ORDER BY id DESC LIMIT 1 OFFSET ?)",
                         (chat_id, chat_id, LOG_KEEP_PER_CHAT),
                     )
-            if changes.cases:
-                conn.executemany(
-                    f"INSERT INTO cases ({_CASE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (case_id) DO UPDATE SET chat_id = excluded.chat_id, "
-                    "status = excluded.status, created_at = excluded.created_at, "
-                    "updated_at = excluded.updated_at, fields = excluded.fields, "
-                    "timeline = excluded.timeline",
-                    [
-                        (
-                            c.case_id,
-                            c.chat_id,
-                            c.status,
-                            c.created_at,
-                            c.updated_at,
-                            _dumps(c.fields),
-                            _dumps(c.timeline),
-                        )
-                        for c in changes.cases
-                    ],
+            for c in changes.cases:
+                row = (
+                    c.chat_id,
+                    c.status,
+                    c.created_at,
+                    c.updated_at,
+                    _dumps(c.fields),
+                    _dumps(c.timeline),
                 )
+                if c.version == 0:
+                    cur = conn.execute(
+                        f"INSERT INTO cases ({_CASE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, 1) "
+                        "ON CONFLICT (case_id) DO NOTHING",
+                        (c.case_id, *row),
+                    )
+                else:
+                    cur = conn.execute(
+                        "UPDATE cases SET chat_id = ?, status = ?, created_at = ?, "
+                        "updated_at = ?, fields = ?, timeline = ?, version = version + 1 "
+                        "WHERE case_id = ? AND version = ?",
+                        (*row, c.case_id, c.version),
+                    )
+                if cur.rowcount != 1:
+                    found = conn.execute(
+                        "SELECT version FROM cases WHERE case_id = ?", (c.case_id,)
+                    ).fetchone()
+                    held = int(found[0]) if found is not None else 0
+                    raise VersionConflict(
+                        f"case {c.case_id}: stored version {held}, read at {c.version}"
+                    )
             for ev in changes.evidence:
                 try:
                     conn.execute(
@@ -303,9 +313,15 @@ class SqliteStore:
                     (item.kind, _dumps(item.payload), item.attempts, item.next_at, item.last_error),
                 )
                 outbox_ids.append(int(cur.lastrowid or 0))
+            for chat_id, name, value in changes.chat_flags:
+                _set_flag(conn, chat_id, name, value)
+            forgotten = _forget(conn, changes.forget_chat) if changes.forget_chat else {}
         # Committed: reflect the store's assignments on the caller's objects.
+        changes.forgotten = forgotten
         if conv is not None:
             conv.version = expected + 1
+        for case in changes.cases:
+            case.version += 1
         for rem, rid in zip(changes.reminders_add, reminder_ids, strict=True):
             rem.id = rid
             rem.status = "pending"
@@ -348,6 +364,7 @@ class SqliteStore:
             updated_at=float(row[4]),
             fields=json.loads(row[5]),
             timeline=json.loads(row[6]),
+            version=int(row[7]),
         )
 
     def get_case(self, case_id: str) -> Case | None:
@@ -522,27 +539,7 @@ class SqliteStore:
     def set_chat_flag(self, chat_id: int, name: str, value: Any) -> None:
         """Sets one chat flag (known flags are columns, others live in a JSON column)."""
         with self._tx() as conn:
-            conn.execute(
-                "INSERT INTO chats (chat_id) VALUES (?) ON CONFLICT DO NOTHING", (chat_id,)
-            )
-            if name in _BOOL_FLAGS:
-                conn.execute(
-                    f"UPDATE chats SET {name} = ? WHERE chat_id = ?", (int(bool(value)), chat_id)
-                )
-            elif name == "language":
-                conn.execute(
-                    "UPDATE chats SET language = ? WHERE chat_id = ?",
-                    (None if value is None else str(value), chat_id),
-                )
-            else:
-                row = conn.execute(
-                    "SELECT extra FROM chats WHERE chat_id = ?", (chat_id,)
-                ).fetchone()
-                extra = json.loads(row[0])
-                extra[name] = value
-                conn.execute(
-                    "UPDATE chats SET extra = ? WHERE chat_id = ?", (_dumps(extra), chat_id)
-                )
+            _set_flag(conn, chat_id, name, value)
 
     def chat_flags(self, chat_id: int) -> dict[str, Any]:
         """Returns the chat's flags over :data:`CHAT_FLAG_DEFAULTS`."""
@@ -564,38 +561,7 @@ class SqliteStore:
     def forget(self, chat_id: int) -> dict[str, int]:
         """Deletes the chat's personal data in one transaction; returns counts."""
         with self._tx() as conn:
-            counts = {
-                "conversations": conn.execute(
-                    "DELETE FROM conversations WHERE chat_id = ?", (chat_id,)
-                ).rowcount,
-                "reminders": conn.execute(
-                    "DELETE FROM reminders WHERE chat_id = ?", (chat_id,)
-                ).rowcount,
-                "log": conn.execute("DELETE FROM event_log WHERE chat_id = ?", (chat_id,)).rowcount,
-                "misses": conn.execute(
-                    "DELETE FROM nlu_misses WHERE chat_id = ?", (chat_id,)
-                ).rowcount,
-                "evidence": conn.execute(
-                    "DELETE FROM evidence WHERE case_id IN "
-                    "(SELECT case_id FROM cases WHERE chat_id = ?)",
-                    (chat_id,),
-                ).rowcount,
-                "cases": 0,
-            }
-            rows = conn.execute(
-                "SELECT case_id, fields, timeline FROM cases WHERE chat_id = ?", (chat_id,)
-            ).fetchall()
-            for case_id, fields, timeline in rows:
-                conn.execute(
-                    "UPDATE cases SET chat_id = 0, fields = ?, timeline = ? WHERE case_id = ?",
-                    (
-                        _dumps(anonymized_fields(json.loads(fields))),
-                        _dumps(anonymized_timeline(json.loads(timeline))),
-                        case_id,
-                    ),
-                )
-            counts["cases"] = len(rows)
-        return counts
+            return _forget(conn, chat_id)
 
     def purge_closed_cases(self, before: float) -> int:
         """Deletes closed/resolved cases (evidence by cascade) last updated before ``before``."""
@@ -648,3 +614,50 @@ class SqliteStore:
                 self._conn.execute("PRAGMA analysis_limit = 400")
                 self._conn.execute("PRAGMA optimize")
             self._conn.close()
+
+
+def _set_flag(conn: sqlite3.Connection, chat_id: int, name: str, value: Any) -> None:
+    conn.execute("INSERT INTO chats (chat_id) VALUES (?) ON CONFLICT DO NOTHING", (chat_id,))
+    if name in _BOOL_FLAGS:
+        conn.execute(f"UPDATE chats SET {name} = ? WHERE chat_id = ?", (int(bool(value)), chat_id))
+    elif name == "language":
+        conn.execute(
+            "UPDATE chats SET language = ? WHERE chat_id = ?",
+            (None if value is None else str(value), chat_id),
+        )
+    else:
+        row = conn.execute("SELECT extra FROM chats WHERE chat_id = ?", (chat_id,)).fetchone()
+        extra = json.loads(row[0])
+        extra[name] = value
+        conn.execute("UPDATE chats SET extra = ? WHERE chat_id = ?", (_dumps(extra), chat_id))
+
+
+def _forget(conn: sqlite3.Connection, chat_id: int) -> dict[str, int]:
+    counts = {
+        "conversations": conn.execute(
+            "DELETE FROM conversations WHERE chat_id = ?", (chat_id,)
+        ).rowcount,
+        "reminders": conn.execute("DELETE FROM reminders WHERE chat_id = ?", (chat_id,)).rowcount,
+        "log": conn.execute("DELETE FROM event_log WHERE chat_id = ?", (chat_id,)).rowcount,
+        "misses": conn.execute("DELETE FROM nlu_misses WHERE chat_id = ?", (chat_id,)).rowcount,
+        "evidence": conn.execute(
+            "DELETE FROM evidence WHERE case_id IN (SELECT case_id FROM cases WHERE chat_id = ?)",
+            (chat_id,),
+        ).rowcount,
+        "cases": 0,
+    }
+    rows = conn.execute(
+        "SELECT case_id, fields, timeline FROM cases WHERE chat_id = ?", (chat_id,)
+    ).fetchall()
+    for case_id, fields, timeline in rows:
+        conn.execute(
+            "UPDATE cases SET chat_id = 0, fields = ?, timeline = ?, version = version + 1 "
+            "WHERE case_id = ?",
+            (
+                _dumps(anonymized_fields(json.loads(fields))),
+                _dumps(anonymized_timeline(json.loads(timeline))),
+                case_id,
+            ),
+        )
+    counts["cases"] = len(rows)
+    return counts
