@@ -55,9 +55,10 @@ def _settings() -> Settings:
 
 def cmd_console(root: Path, data_dir: Path | None) -> int:
     """Starts the console chat over the same engine and service as Telegram."""
+    from bot.chats import shanghai_clock
     from bot.console import main
     from bot.engine.engine import LOAD_ERRORS, Engine
-    from bot.service import Service, shanghai_clock
+    from bot.service import Service
     from bot.store.sqlite import open_store
 
     try:

@@ -23,9 +23,9 @@ from datetime import datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from bot.chats import chat_hash
 from bot.engine.followups import QUIET, after_quiet, in_quiet, nudge_due
 from bot.engine.model import Button, Conversation, Effect, Event, Outcome, Reply
-from bot.service import chat_hash
 from bot.store.base import Reminder, Store
 
 log = logging.getLogger(__name__)

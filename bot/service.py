@@ -10,17 +10,14 @@ about Telegram.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Hashable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
+from bot.chats import ChatLocks, Clock, chat_hash, shanghai_clock
 from bot.engine.model import Conversation, Effect, Event, Outcome, Reply
 from bot.store.base import (
     Case,
@@ -67,7 +64,6 @@ class EngineLike(Protocol):
         ...
 
 
-Clock = Callable[[], datetime]
 #: Builds the service-level replies for a ``handoff`` effect (the intervention issue replaces it).
 HandoffHook = Callable[[Conversation], tuple[Reply, ...]]
 
@@ -85,47 +81,6 @@ def _buttons_last(replies: tuple[Reply, ...], extra: tuple[Reply, ...]) -> tuple
         return replies + extra
     moved = replace(extra[-1], buttons=last.buttons)
     return (*replies[:-1], replace(last, buttons=()), *extra[:-1], moved)
-
-
-def chat_hash(chat_id: int) -> str:
-    """Returns a short, stable, non-reversible tag for a chat id (for logs)."""
-    return hashlib.sha256(str(chat_id).encode()).hexdigest()[:10]
-
-
-def shanghai_clock(zone: str = "Asia/Shanghai") -> Clock:
-    """Returns a clock giving the aware current time in ``zone``."""
-    tz = ZoneInfo(zone)
-    return lambda: datetime.now(tz)
-
-
-class ChatLocks:
-    """One :class:`asyncio.Lock` per key; a lock is dropped once nobody holds or awaits it.
-
-    Waiters are served first come, first served, so the updates of one chat run in arrival order.
-    """
-
-    def __init__(self) -> None:
-        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
-
-    def __len__(self) -> int:
-        return len(self._locks)
-
-    @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
-        """Holds the key's lock for the duration of the ``async with`` block."""
-        lock, users = self._locks.get(key, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 @dataclass(slots=True)

@@ -21,7 +21,8 @@ from bot.nlu.data import NluDataError, load_labels, load_training, read_examples
 from bot.nlu.entities import mask_personal
 from bot.nlu.evaluate import evaluate, same_words
 from bot.nlu.lang import detect
-from bot.nlu.model import model_text, train
+from bot.nlu.model import train
+from bot.nlu.textnorm import model_text
 from bot.nlu.understand import Understanding
 from bot.service import Service
 

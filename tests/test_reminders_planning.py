@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.engine import actions, followups
-from bot.engine.actions import ActionContext
+from bot.engine.context import ActionContext
 from bot.engine.model import Conversation, Effect
 from bot.reminders import (
     consent_from_effects,

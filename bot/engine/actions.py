@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import yaml
 
 from bot.engine import followups, rules
+from bot.engine.context import ActionContext
 from bot.engine.model import Effect
 from bot.engine.statement import EVIDENCE_FLAGS
 
@@ -39,20 +39,6 @@ CASE_FIELDS = (
     *EVIDENCE_FLAGS,
     "evidence_sent",
 )
-
-
-@dataclass(slots=True)
-class ActionContext:
-    """What an action may read and change."""
-
-    slots: dict[str, Any]
-    today: date
-    policy: dict[str, Any]
-    case_id: str | None
-    words: Callable[[str, Any], str]
-    effects: list[Effect] = field(default_factory=list)
-    #: The time of the event being handled (aware), for hour-based plans.
-    now: datetime | None = None
 
 
 def _signed(slots: dict[str, Any]) -> date | None:

@@ -20,6 +20,7 @@ from transitions import Machine
 
 from bot.engine import actions
 from bot.engine import statement as stmt
+from bot.engine.context import ActionContext
 from bot.engine.freetext import SUGGEST_BASE, TypedText
 from bot.engine.intents import Matcher
 from bot.engine.loader import (
@@ -33,6 +34,7 @@ from bot.engine.loader import (
 )
 from bot.engine.model import Button, Conversation, Effect, Event, Outcome, Reply
 from bot.engine.slots import DateError, clean_text, parse_date, parse_order_no
+from bot.engine.turn import Turn
 from bot.nlu.data import NluDataError
 from bot.nlu.model import TrainingFailed
 from bot.nlu.understand import Understanding
@@ -179,20 +181,6 @@ class _Values(dict[str, str]):
                 continue
             lines.append(self._loc.messages[key].format(value=self.show(slot, raw)))
         return "\n".join(lines)
-
-
-class _Turn:
-    """Mutable scratch space for one update."""
-
-    __slots__ = ("conv", "effects", "event", "loc", "replies", "today")
-
-    def __init__(self, conv: Conversation, event: Event, loc: Locale, today: date) -> None:
-        self.conv = conv
-        self.event = event
-        self.loc = loc
-        self.today = today
-        self.replies: list[Reply] = []
-        self.effects: list[Effect] = []
 
 
 class Engine(TypedText):
@@ -409,7 +397,7 @@ class Engine(TypedText):
         )
         before = conv.state
         loc = self._locale(conv.locale)
-        turn = _Turn(conv, event, loc, event.now.astimezone(self.tz).date())
+        turn = Turn(conv, event, loc, event.now.astimezone(self.tz).date())
         conv.step += 1
         if conv.state not in self.bundle.states:
             # The flows changed under a stored conversation: start over, politely. (The one
@@ -438,7 +426,7 @@ class Engine(TypedText):
     # ------------------------------------------------------------------------------------------
     # Events
 
-    def _on_command(self, t: _Turn) -> None:
+    def _on_command(self, t: Turn) -> None:
         name = t.event.command.lower()
         b = self.bundle
         if name in ("start", "restart", "cancel"):
@@ -454,7 +442,7 @@ class Engine(TypedText):
             self._say(t, "sys.unknown_command", command="/" + name[:32])
             self._show(t, t.conv.state, text=False)
 
-    def _restart(self, t: _Turn, name: str) -> None:
+    def _restart(self, t: Turn, name: str) -> None:
         """``/start``, ``/restart``, ``/cancel`` or typing 重新开始: to the root, slots cleared."""
         if name == "cancel":
             self._say(t, "sys.cancelled")
@@ -470,7 +458,7 @@ class Engine(TypedText):
         self._jump(t.conv, self.bundle.root)
         self._enter(t)
 
-    def _to_agent(self, t: _Turn) -> None:
+    def _to_agent(self, t: Turn) -> None:
         """While a human agent has the chat, the flow pauses and the words go to the agent."""
         ev = t.event
         if ev.kind == "media":
@@ -482,7 +470,7 @@ class Engine(TypedText):
         if text:
             t.effects.append(Effect("to_agent", {"text": text}))
 
-    def _back(self, t: _Turn) -> None:
+    def _back(self, t: Turn) -> None:
         conv = t.conv
         while conv.back:
             prev = conv.back.pop()
@@ -498,7 +486,7 @@ class Engine(TypedText):
         self._say(t, "sys.back_at_start")
         self._show(t, conv.state, text=False)
 
-    def _on_callback(self, t: _Turn) -> None:
+    def _on_callback(self, t: Turn) -> None:
         conv, data = t.conv, t.event.data
         if data and data == conv.last_cb:
             t.effects.append(Effect("toast", {"text": t.loc.messages["sys.duplicate"]}))
@@ -532,12 +520,12 @@ class Engine(TypedText):
         conv.last_cb = data
         self._press(t, btn)
 
-    def _outdated(self, t: _Turn) -> None:
+    def _outdated(self, t: Turn) -> None:
         t.effects.append(Effect("toast", {"text": t.loc.messages["sys.outdated"]}))
         self._say(t, "sys.outdated")
         self._show(t, t.conv.state)
 
-    def _special(self, t: _Turn, idx: int) -> None:
+    def _special(self, t: Turn, idx: int) -> None:
         spec = self.bundle.states[t.conv.state]
         if idx == _SKIP and spec.slot:
             self._go(t, Route(spec.slot.skip), "skip")
@@ -547,10 +535,10 @@ class Engine(TypedText):
         else:
             self._go(t, Route(self.bundle.root), f"go:{self.bundle.root}")
 
-    def _press(self, t: _Turn, btn: ButtonSpec) -> None:
+    def _press(self, t: Turn, btn: ButtonSpec) -> None:
         self._go(t, btn.route, f"b{btn.index}")
 
-    def _second_fact(self, t: _Turn, rest: str, said: int) -> None:
+    def _second_fact(self, t: Turn, rest: str, said: int) -> None:
         """One message, two facts ("昨天签收的，打开发现是坏的"): answer the next question too.
 
         Only the new state's own buttons that record a fact (``set:``) count — never a yes/no —
@@ -566,7 +554,7 @@ class Engine(TypedText):
         del t.replies[said:]
         self._press(t, spec.buttons[m.button])
 
-    def _route_match(self, t: _Turn, spec: StateSpec, route: Route, button: int | None) -> None:
+    def _route_match(self, t: Turn, spec: StateSpec, route: Route, button: int | None) -> None:
         if button is not None:
             return self._press(t, spec.buttons[button])
         if route in spec.intents.values():
@@ -574,7 +562,7 @@ class Engine(TypedText):
             return self._go(t, route, f"i:{name}")
         self._go(t, route, f"go:{route.to}")
 
-    def _parse_slot(self, t: _Turn, kind: str, name: str, text: str) -> str | None:
+    def _parse_slot(self, t: Turn, kind: str, name: str, text: str) -> str | None:
         """Fills slot ``name`` from ``text``; returns None, or the locale key of the re-ask."""
         if kind == "date":
             parsed = parse_date(text, t.today)
@@ -593,7 +581,7 @@ class Engine(TypedText):
         t.conv.slots[name] = number
         return None
 
-    def _miss(self, t: _Turn, spec: StateSpec, key: str) -> None:
+    def _miss(self, t: Turn, spec: StateSpec, key: str) -> None:
         conv = t.conv
         conv.misses += 1
         if conv.misses < MAX_MISSES:
@@ -609,7 +597,7 @@ class Engine(TypedText):
         ]
         t.replies.append(Reply(self._text(t, "sys.slot.skip_offer"), tuple(buttons)))
 
-    def _on_media(self, t: _Turn) -> None:
+    def _on_media(self, t: Turn) -> None:
         ev, conv = t.event, t.conv
         media = ev.media or "other"
         if media not in _EVIDENCE_MEDIA or not ev.file_id:
@@ -625,7 +613,7 @@ class Engine(TypedText):
         t.effects.append(Effect("evidence", {"media": media, "file_id": ev.file_id}))
         self._say(t, f"sys.media_ack.{media}", n=counts[media])
 
-    def _on_reminder(self, t: _Turn) -> None:
+    def _on_reminder(self, t: Turn) -> None:
         """Moves to the reminder's follow-up question, as if the shopper had asked."""
         t.conv.mode = "bot"
         for key, value in (t.event.payload.get("set") or {}).items():
@@ -641,7 +629,7 @@ class Engine(TypedText):
     # ------------------------------------------------------------------------------------------
     # Moving and speaking
 
-    def _go(self, t: _Turn, route: Route, trigger: str) -> None:
+    def _go(self, t: Turn, route: Route, trigger: str) -> None:
         conv = t.conv
         for key, value in route.set:
             if key == "locale":  # a language choice belongs to the conversation, not a slot
@@ -662,7 +650,7 @@ class Engine(TypedText):
         conv.misses = 0
         self._enter(t)
 
-    def _enter(self, t: _Turn) -> None:
+    def _enter(self, t: Turn) -> None:
         """Runs the state's actions, follows automatic branches, then speaks.
 
         A question whose answer is already known is not asked: the state's other messages are
@@ -692,7 +680,7 @@ class Engine(TypedText):
         """The slot a state asks for: its typed question, or ``asks:``."""
         return spec.slot.name if spec.slot else spec.asks
 
-    def _known_answer(self, t: _Turn, spec: StateSpec) -> str | None:
+    def _known_answer(self, t: Turn, spec: StateSpec) -> str | None:
         """The trigger that answers ``spec``'s question from what is known, or None."""
         slots = t.conv.slots
         if spec.edit:
@@ -707,10 +695,10 @@ class Engine(TypedText):
                 return f"b{btn.index}"
         return None
 
-    def _run_actions(self, t: _Turn, spec: StateSpec) -> None:
+    def _run_actions(self, t: Turn, spec: StateSpec) -> None:
         conv = t.conv
         if spec.do:
-            ctx = actions.ActionContext(
+            ctx = ActionContext(
                 slots=conv.slots,
                 today=t.today,
                 policy=self.bundle.policy,
@@ -728,7 +716,7 @@ class Engine(TypedText):
         for kind in spec.effects:
             t.effects.append(Effect(kind, {}))
 
-    def _show(self, t: _Turn, sid: str, *, text: bool = True, menu: bool = False) -> None:
+    def _show(self, t: Turn, sid: str, *, text: bool = True, menu: bool = False) -> None:
         """Sends the state's messages (or, with ``text=False``, only its buttons again).
 
         ``menu`` adds a way back to the main menu when the state's buttons have none.
@@ -757,7 +745,7 @@ class Engine(TypedText):
                     Reply(self._render(t.loc, spec.say[-1], t.conv.slots, {}, t.today), buttons)
                 )
 
-    def _buttons(self, t: _Turn, spec: StateSpec) -> tuple[tuple[Button, ...], ...]:
+    def _buttons(self, t: Turn, spec: StateSpec) -> tuple[tuple[Button, ...], ...]:
         step, sid, labels = t.conv.step, spec.id, t.loc.buttons
         rows = (
             tuple(
@@ -769,10 +757,10 @@ class Engine(TypedText):
         )
         return tuple(row for row in rows if row)
 
-    def _say(self, t: _Turn, key: str, **extra: Any) -> None:
+    def _say(self, t: Turn, key: str, **extra: Any) -> None:
         t.replies.append(Reply(self._render(t.loc, key, t.conv.slots, extra, t.today)))
 
-    def _text(self, t: _Turn, key: str) -> str:
+    def _text(self, t: Turn, key: str) -> str:
         return self._render(t.loc, key, t.conv.slots, {}, t.today)
 
     def _render(
@@ -790,5 +778,5 @@ class Engine(TypedText):
         return self.bundle.locales.get(name) or self.bundle.locales["zh-Hans"]
 
     @staticmethod
-    def _outcome(t: _Turn, before: str) -> Outcome:
+    def _outcome(t: Turn, before: str) -> Outcome:
         return Outcome(t.conv, tuple(t.replies), tuple(t.effects), before)

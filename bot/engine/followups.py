@@ -12,13 +12,11 @@ All times are in Asia/Shanghai. See ``docs/reminders.md``.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.engine.context import ActionContext
 from bot.engine.model import Effect
-
-if TYPE_CHECKING:  # actions.py imports this module to register the actions
-    from bot.engine.actions import ActionContext
 
 TZ = ZoneInfo("Asia/Shanghai")
 #: The hour day-based reminders are planned for.

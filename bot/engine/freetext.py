@@ -22,19 +22,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.engine.intents import Match, Matcher
 from bot.engine.loader import Bundle, ButtonSpec, Route, StateSpec
 from bot.engine.model import Button, Conversation, Effect, Reply
 from bot.engine.slots import clean_text, parse_order_no
+from bot.engine.turn import Turn
 from bot.nlu.dates import DateError
 from bot.nlu.entities import mask_personal
 from bot.nlu.textnorm import normalize
 from bot.nlu.understand import Frame, Understanding
-
-if TYPE_CHECKING:
-    from bot.engine.engine import _Turn
 
 #: Longest free text kept in a slot.
 TEXT_LIMIT = 500
@@ -75,22 +73,22 @@ class TypedText:
     nlu: Understanding | None
     thresholds: dict[str, float]
     _suggestable: tuple[str, ...]
-    _go: Callable[[_Turn, Route, str], None]
-    _press: Callable[[_Turn, ButtonSpec], None]
+    _go: Callable[[Turn, Route, str], None]
+    _press: Callable[[Turn, ButtonSpec], None]
     _say: Callable[..., None]
     _show: Callable[..., None]
-    _miss: Callable[[_Turn, StateSpec, str], None]
-    _route_match: Callable[[_Turn, StateSpec, Route, int | None], None]
-    _second_fact: Callable[[_Turn, str, int], None]
-    _parse_slot: Callable[[_Turn, str, str, str], str | None]
-    _restart: Callable[[_Turn, str], None]
-    _enter: Callable[[_Turn], None]
+    _miss: Callable[[Turn, StateSpec, str], None]
+    _route_match: Callable[[Turn, StateSpec, Route, int | None], None]
+    _second_fact: Callable[[Turn, str, int], None]
+    _parse_slot: Callable[[Turn, str, str, str], str | None]
+    _restart: Callable[[Turn, str], None]
+    _enter: Callable[[Turn], None]
     _asked_slot: Callable[[StateSpec], str | None]
     _jump: Callable[[Conversation, str], None]
 
     # ------------------------------------------------------------------------------------------
 
-    def _on_text(self, t: _Turn) -> None:
+    def _on_text(self, t: Turn) -> None:
         conv = t.conv
         text, trimmed = clean_text(t.event.text, TEXT_LIMIT)
         if trimmed:
@@ -149,7 +147,7 @@ class TypedText:
 
     # -- the question on screen -----------------------------------------------------------------
 
-    def _answer(self, t: _Turn, spec: StateSpec, text: str, frame: Frame) -> bool:
+    def _answer(self, t: Turn, spec: StateSpec, text: str, frame: Frame) -> bool:
         """Fills the state's slot from the message; True when the message was the answer."""
         slot = spec.slot
         assert slot is not None
@@ -192,7 +190,7 @@ class TypedText:
         self._go(t, Route(slot.to), "slot")
         return True
 
-    def _rejected_story(self, t: _Turn, spec: StateSpec, text: str, frame: Frame) -> bool:
+    def _rejected_story(self, t: Turn, spec: StateSpec, text: str, frame: Frame) -> bool:
         """A story typed where something else is asked joins the story; the question stays.
 
         (Typed at "卖家具体是怎么说的？", "收到就发现裂了，外箱好好的" is what happened, not the
@@ -221,7 +219,7 @@ class TypedText:
         self._show(t, t.conv.state)
         return True
 
-    def _keep_typed(self, t: _Turn, spec: StateSpec, text: str, frame: Frame) -> bool:
+    def _keep_typed(self, t: Turn, spec: StateSpec, text: str, frame: Frame) -> bool:
         """Keeps text typed where buttons are expected in the state's ``keeps:`` slot."""
         if spec.keeps is None or not text.strip():
             return False
@@ -235,7 +233,7 @@ class TypedText:
         t.conv.slots[spec.keeps] = frame.seller_said or text
         return True
 
-    def _facts_press(self, t: _Turn, spec: StateSpec, frame: Frame, new: dict[str, Any]) -> bool:
+    def _facts_press(self, t: Turn, spec: StateSpec, frame: Frame, new: dict[str, Any]) -> bool:
         """Presses the button the message's facts or intent choose, if any (for kept text)."""
         if self._press_for_facts(t, spec, new):
             return True
@@ -273,7 +271,7 @@ class TypedText:
             size <= SWITCH_MAX_CHARS and bool(_REQUEST.search(text))
         )
 
-    def _redo_from(self, t: _Turn, new: dict[str, Any]) -> None:
+    def _redo_from(self, t: Turn, new: dict[str, Any]) -> None:
         """A new fact that answers an earlier question goes back there and on again from it.
 
         (A signing date corrected after the window was worked out works it out again.) With no
@@ -323,7 +321,7 @@ class TypedText:
                 return getattr(frame, entity, None)
         return None
 
-    def _store_facts(self, t: _Turn, frame: Frame, *, overwrite: bool = True) -> dict[str, Any]:
+    def _store_facts(self, t: Turn, frame: Frame, *, overwrite: bool = True) -> dict[str, Any]:
         """Stores every fact of the frame in its slot; returns the slots that changed.
 
         With ``overwrite=False`` (the answer to a typed question) only facts not known yet are
@@ -354,7 +352,7 @@ class TypedText:
 
     # -- intents --------------------------------------------------------------------------------
 
-    def _follow_intent(self, t: _Turn, spec: StateSpec, frame: Frame, new: dict[str, Any]) -> bool:
+    def _follow_intent(self, t: Turn, spec: StateSpec, frame: Frame, new: dict[str, Any]) -> bool:
         """Follows the frame's intent or presses the button its facts chose; True if it moved."""
         intent = frame.intent if frame.confidence >= self.thresholds["route"] else None
         if intent == "restart":
@@ -382,7 +380,7 @@ class TypedText:
             return intent is not None and self._route_intent(t, spec, intent, frame)
         return self._route_intent(t, spec, intent, frame) or self._press_for_facts(t, spec, new)
 
-    def _route_intent(self, t: _Turn, spec: StateSpec, intent: str, frame: Frame) -> bool:
+    def _route_intent(self, t: Turn, spec: StateSpec, intent: str, frame: Frame) -> bool:
         if intent in spec.intents:
             self._go(t, spec.intents[intent], f"i:{intent}")
             return True
@@ -408,7 +406,7 @@ class TypedText:
         asking = spec.slot is not None or spec.asks is not None
         return asking and target in (f"{flow}.start", f"{flow}.entry")
 
-    def _press_for_facts(self, t: _Turn, spec: StateSpec, new: dict[str, Any]) -> bool:
+    def _press_for_facts(self, t: Turn, spec: StateSpec, new: dict[str, Any]) -> bool:
         """Presses the button whose facts (``set:``) the message has just given, if one fits."""
         if not new:
             return False
@@ -425,12 +423,12 @@ class TypedText:
         self._press(t, best[1])
         return True
 
-    def _visible(self, t: _Turn, btn: ButtonSpec) -> bool:
+    def _visible(self, t: Turn, btn: ButtonSpec) -> bool:
         return btn.cond is None or self._check(btn.cond, t.conv.slots)
 
     _check: Callable[[str, dict[str, Any]], bool]
 
-    def _small_talk(self, t: _Turn, intent: str) -> None:
+    def _small_talk(self, t: Turn, intent: str) -> None:
         self._say(t, self.bundle.small_talk[intent])
         if t.conv.state == self.bundle.root:
             self._show(t, t.conv.state, text=False)
@@ -439,7 +437,7 @@ class TypedText:
 
     # -- language -------------------------------------------------------------------------------
 
-    def _follow_language(self, t: _Turn, frame: Frame) -> None:
+    def _follow_language(self, t: Turn, frame: Frame) -> None:
         """Answers in the language the shopper types, unless they chose one with /lang."""
         conv = t.conv
         if conv.locale_pinned or not frame.lang_sure or frame.lang == conv.locale:
@@ -452,7 +450,7 @@ class TypedText:
 
     # -- when nothing fits ----------------------------------------------------------------------
 
-    def _clarify(self, t: _Turn, frame: Frame, text: str) -> None:
+    def _clarify(self, t: Turn, frame: Frame, text: str) -> None:
         """Offers the likeliest topics as buttons (or the step's options), and keeps the miss."""
         conv = t.conv
         picks = [
@@ -486,9 +484,9 @@ class TypedText:
         menu = (Button(t.loc.buttons["btn.menu"], f"{conv.step}|{conv.state}|102"),)
         t.replies.append(Reply(self._text(t, "sys.clarify"), (*rows, menu)))
 
-    _text: Callable[[_Turn, str], str]
+    _text: Callable[[Turn, str], str]
 
-    def _suggested(self, t: _Turn, index: int) -> None:
+    def _suggested(self, t: Turn, index: int) -> None:
         """A tap on a "你是想问…" button: as if the shopper had said it clearly."""
         intent = self._suggestable[index]
         spec = self.bundle.states[t.conv.state]
@@ -498,7 +496,7 @@ class TypedText:
 
     # -- without an understanding step ----------------------------------------------------------
 
-    def _on_text_by_words(self, t: _Turn, text: str) -> None:
+    def _on_text_by_words(self, t: Turn, text: str) -> None:
         """Synonym matching only (the behaviour before the understanding step)."""
         conv = t.conv
         spec = self.bundle.states[conv.state]

@@ -293,7 +293,7 @@ def read_cues(locales: Path) -> dict[str, tuple[str, ...]]:
 
 
 def _conflicts(examples: list[Example]) -> Iterable[str]:
-    from bot.nlu.model import model_text  # the form the model sees
+    from bot.nlu.textnorm import model_text  # the form the model sees
 
     seen: dict[str, Example] = {}
     for ex in examples:

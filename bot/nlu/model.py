@@ -21,7 +21,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,36 +37,12 @@ from bot.nlu.data import (
     content_digest,
     load_training,
 )
-from bot.nlu.textnorm import negated, normalize, soft
+from bot.nlu.textnorm import model_text, negated, normalize
 
 #: Bump when :func:`model_text` or the vectoriser changes: old caches are then ignored.
 FEATURE_VERSION = 6
 #: The label of "this entity is not in the message".
 NONE = "-"
-
-_ORDER_LIKE = re.compile(r"[a-z]{0,3}[0-9]{8,}")
-
-
-def _emoji_words(text: str) -> str:
-    """Spells each emoji out by its Unicode name ("👍" → " thumbs up sign "): it keeps meaning."""
-    if text.isascii():
-        return text
-    out = []
-    for ch in text:
-        if ord(ch) >= 0x2600 and unicodedata.category(ch) == "So":
-            out.append(f" {unicodedata.name(ch, '').lower()} ")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def model_text(text: str) -> str:
-    """The form of a message the model reads: folded (:func:`soft`), emoji spelt out.
-
-    A long number (an order or phone number) becomes ``#``, so no two of them differ; short
-    numbers stay (12315 and 886 mean different things).
-    """
-    return _ORDER_LIKE.sub(" # ", soft(_emoji_words(text)))
 
 
 def char_wb_ngrams(text: str, low: int, high: int) -> list[str]:

@@ -24,7 +24,7 @@ import unicodedata
 
 import opencc
 
-__all__ = ["negated", "normalize", "normalize_keyword", "soft", "to_simplified"]
+__all__ = ["model_text", "negated", "normalize", "normalize_keyword", "soft", "to_simplified"]
 
 #: Unicode general categories removed entirely: punctuation, symbols, separators, controls and
 #: format characters (zero-width space/joiners, BOM, bidi marks), unassigned.
@@ -144,3 +144,28 @@ def negated(folded: str, at: int) -> bool:
     """Whether the word found at ``at`` of a folded text (:func:`normalize`) follows a negator."""
     before = folded[max(0, at - 5) : at]
     return any(before.endswith(n) for n in _NEGATORS)
+
+
+_ORDER_LIKE = re.compile(r"[a-z]{0,3}[0-9]{8,}")
+
+
+def _emoji_words(text: str) -> str:
+    """Spells each emoji out by its Unicode name ("👍" → " thumbs up sign "): it keeps meaning."""
+    if text.isascii():
+        return text
+    out = []
+    for ch in text:
+        if ord(ch) >= 0x2600 and unicodedata.category(ch) == "So":
+            out.append(f" {unicodedata.name(ch, '').lower()} ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def model_text(text: str) -> str:
+    """The form of a message the model reads: folded (:func:`soft`), emoji spelt out.
+
+    A long number (an order or phone number) becomes ``#``, so no two of them differ; short
+    numbers stay (12315 and 886 mean different things).
+    """
+    return _ORDER_LIKE.sub(" # ", soft(_emoji_words(text)))

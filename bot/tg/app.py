@@ -23,10 +23,11 @@ from telegram.ext import (
     filters,
 )
 
+from bot.chats import shanghai_clock
 from bot.config import Settings, configure_logging
 from bot.engine.model import Outcome
 from bot.reminders import ReminderScheduler
-from bot.service import EngineLike, Service, shanghai_clock
+from bot.service import EngineLike, Service
 from bot.store.base import Store, StoreError
 from bot.tg import handlers
 from bot.tg.send import deliver

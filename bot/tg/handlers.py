@@ -18,9 +18,10 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
+from bot.chats import chat_hash
 from bot.engine.model import Event, MediaKind
 from bot.i18n import pick_locale
-from bot.service import EngineLike, Service, chat_hash
+from bot.service import EngineLike, Service
 from bot.tg.send import deliver, remove_keyboard, strips_keyboard
 
 log = logging.getLogger(__name__)

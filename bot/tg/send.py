@@ -9,8 +9,8 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPrevie
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
+from bot.chats import chat_hash
 from bot.engine.model import Button, Reply
-from bot.service import chat_hash
 
 log = logging.getLogger(__name__)
 

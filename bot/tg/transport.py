@@ -28,7 +28,7 @@ from telegram.error import NetworkError
 from telegram.ext import AIORateLimiter, SimpleUpdateProcessor
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
-from bot.service import ChatLocks
+from bot.chats import ChatLocks
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,8 @@ import pytest
 from telegram.ext import Application
 
 from bot.agents import AgentDesk, install
-from bot.service import Service, shanghai_clock
+from bot.chats import shanghai_clock
+from bot.service import Service
 from bot.store.base import Store
 from bot.store.sqlite import open_store
 from bot.tg.app import build_application

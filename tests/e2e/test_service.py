@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.chats import ChatLocks, chat_hash
 from bot.engine.model import Conversation, Effect, Event, Outcome, Reply
-from bot.service import ChatLocks, Service, chat_hash
+from bot.service import Service
 from bot.store.base import Changes, StoreUnavailable, VersionConflict
 from bot.store.memory import MemoryStore
 

@@ -1,0 +1,26 @@
+"""What a named action (``do:`` in the flows) may read and change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from bot.engine.model import Effect
+
+__all__ = ["ActionContext"]
+
+
+@dataclass(slots=True)
+class ActionContext:
+    """What an action may read and change."""
+
+    slots: dict[str, Any]
+    today: date
+    policy: dict[str, Any]
+    case_id: str | None
+    words: Callable[[str, Any], str]
+    effects: list[Effect] = field(default_factory=list)
+    #: The time of the event being handled (aware), for hour-based plans.
+    now: datetime | None = None
