@@ -16,7 +16,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.engine.loader import Bundle, FlowError, StateSpec, load_bundle
+from bot.engine.loader import load_bundle
+from bot.engine.spec import Bundle, FlowError, StateSpec
 
 FORMATS = ("mermaid", "svg", "png")
 _TITLE_LIMIT = 28

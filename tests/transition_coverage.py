@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.engine.loader import Bundle
+from bot.engine.spec import Bundle
 
 #: The thresholds the dialogue tests must reach.
 MIN_STATES = 1.0

@@ -23,17 +23,10 @@ from bot.engine import statement as stmt
 from bot.engine.context import ActionContext
 from bot.engine.freetext import SUGGEST_BASE, TypedText
 from bot.engine.intents import Matcher
-from bot.engine.loader import (
-    Bundle,
-    ButtonSpec,
-    FlowError,
-    Locale,
-    Route,
-    StateSpec,
-    load_bundle,
-)
+from bot.engine.loader import load_bundle
 from bot.engine.model import Button, Conversation, Effect, Event, Outcome, Reply
 from bot.engine.slots import DateError, clean_text, parse_date, parse_order_no
+from bot.engine.spec import Bundle, ButtonSpec, FlowError, Locale, Route, StateSpec
 from bot.engine.turn import Turn
 from bot.nlu.data import NluDataError
 from bot.nlu.model import TrainingFailed

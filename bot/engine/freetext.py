@@ -25,9 +25,9 @@ from datetime import date
 from typing import Any
 
 from bot.engine.intents import Match, Matcher
-from bot.engine.loader import Bundle, ButtonSpec, Route, StateSpec
 from bot.engine.model import Button, Conversation, Effect, Reply
 from bot.engine.slots import clean_text, parse_order_no
+from bot.engine.spec import Bundle, ButtonSpec, Route, StateSpec
 from bot.engine.turn import Turn
 from bot.nlu.dates import DateError
 from bot.nlu.entities import mask_personal

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.engine.loader import Bundle, Locale, Route, StateSpec
+from bot.engine.spec import Bundle, Locale, Route, StateSpec
 from bot.nlu.textnorm import negated, normalize
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.engine.loader import Locale
 from bot.engine.model import Conversation, Effect, Event, Reply
+from bot.engine.spec import Locale
 
 __all__ = ["Turn"]
 
