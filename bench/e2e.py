@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import ROOT, content_root, load_note, median, percentile
+from bench import ROOT, load_note, median, percentile
 
 OURS_SCRIPT: tuple[str, ...] = ("/start", "@tap", "卖家不同意退货怎么办", "@tap")
 ECHO_SCRIPT: tuple[str, ...] = ("你好", "快递盒子压扁了", "卖家不同意退货怎么办", "谢谢")
@@ -54,73 +54,61 @@ _SENDING = ("sendmessage", "sendphoto", "senddocument", "editmessagetext")
 # The bots (run in a subprocess)
 
 
-def serve(kind: str, api_url: str, token: str, concurrency: int) -> None:
-    """Runs one bot with long polling until SIGTERM (the subprocess side)."""
+def serve_echo(api_url: str, token: str, concurrency: int) -> None:
+    """Runs the echo bot with long polling until SIGTERM (the subprocess side)."""
     from telegram import Update
     from telegram.ext import Application, ContextTypes, MessageHandler, filters
     from telegram.request import HTTPXRequest
 
-    if kind == "echo":
-        logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.WARNING)
 
-        async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-            message = update.effective_message
-            if message is not None and message.text:
-                await context.bot.send_message(message.chat_id, message.text)
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is not None and message.text:
+            await context.bot.send_message(message.chat_id, message.text)
 
-        pool = max(8, 2 * concurrency)
-        app = (
-            Application.builder()
-            .token(token)
-            .base_url(f"{api_url}/bot")
-            .base_file_url(f"{api_url}/file/bot")
-            .request(HTTPXRequest(connection_pool_size=pool))
-            .concurrent_updates(concurrency if concurrency > 1 else False)
-            .build()
-        )
-        app.add_handler(MessageHandler(filters.TEXT, echo))
-        app.run_polling(poll_interval=0, timeout=10, allowed_updates=[Update.MESSAGE])
-        return
-
-    from bot.config import configure_logging, load_settings
-    from bot.engine.engine import Engine
-    from bot.store.sqlite import open_store
-    from bot.tg.app import ALLOWED_UPDATES, build_application
-    from bot.tg.transport import Limits
-
-    unlimited = Limits(
-        overall_per_second=1_000_000,
-        chat_per_second=1_000_000,
-        chat_burst=1_000_000,
-        # Benchmark-only: HTTP connections in all and the pools they are split into.
-        pool_size=int(os.environ.get("BENCH_OURS_POOL", "0")),
-        pool_shards=int(os.environ.get("BENCH_OURS_SHARDS", "0")),
+    pool = max(8, 2 * concurrency)
+    app = (
+        Application.builder()
+        .token(token)
+        .base_url(f"{api_url}/bot")
+        .base_file_url(f"{api_url}/file/bot")
+        .request(HTTPXRequest(connection_pool_size=pool))
+        .concurrent_updates(concurrency if concurrency > 1 else False)
+        .build()
     )
-    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
-        settings = load_settings(
-            {
-                "TELEGRAM_BOT_TOKEN": token,
-                "TELEGRAM_API_URL": api_url,
-                "BOT_DATA_DIR": tmp,
-                "CONCURRENCY": str(concurrency),
-                "LOG_LEVEL": "INFO",
-            },
-            None,
-        )
-        configure_logging(settings)
-        _experiments()
-        engine = Engine.load(content_root())
-        app = build_application(settings, engine, open_store(Path(tmp)), limits=unlimited)
-        app.run_polling(poll_interval=0, timeout=10, allowed_updates=ALLOWED_UPDATES)
+    app.add_handler(MessageHandler(filters.TEXT, echo))
+    app.run_polling(poll_interval=0, timeout=10, allowed_updates=[Update.MESSAGE])
+
+
+def serve_ours() -> int:
+    """Runs the shipped bot: ``python -m bot run``, configured by the environment only.
+
+    The benchmark-only experiments (:func:`_experiments`) are applied first when asked for.
+    """
+    _experiments()
+    from bot.__main__ import main as bot_main
+
+    return bot_main(["run"])
 
 
 def _experiments() -> None:
     """Benchmark-only variants of our bot, to size a suggested fix before anyone makes it.
 
-    ``BENCH_OURS_POOL=<n>`` / ``BENCH_OURS_SHARDS=<k>`` (read in :func:`serve`): HTTP
-    connections in all and the pools they are split into, instead of the defaults.
+    ``BENCH_OURS_POOL=<n>`` / ``BENCH_OURS_SHARDS=<k>``: HTTP connections in all and the pools
+    they are split into, instead of the defaults (the ``Limits`` the application builds).
     ``BENCH_OURS_KEEP_KEYBOARD=1``: no ``editMessageReplyMarkup`` call after a tap.
     """
+    pool = int(os.environ.get("BENCH_OURS_POOL") or 0)
+    shards = int(os.environ.get("BENCH_OURS_SHARDS") or 0)
+    if pool or shards:
+        import functools
+
+        import bot.tg.app as app_module
+
+        limits = app_module.Limits
+        patched = functools.partial(limits, pool_size=pool, pool_shards=shards)
+        setattr(app_module, "Limits", patched)  # noqa: B010
     if os.environ.get("BENCH_OURS_KEEP_KEYBOARD"):
         import bot.tg.handlers as handlers_module
         import bot.tg.send as send_module
@@ -146,6 +134,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def is_message(method: str) -> bool:
+    """Tells whether a Bot API call puts a new message in the chat (``send*``, copies)."""
+    name = method.lower()
+    return (name.startswith("send") and name != "sendchataction") or name in (
+        "copymessage",
+        "forwardmessage",
+    )
+
+
 @dataclass
 class Result:
     """One measured configuration."""
@@ -159,23 +156,34 @@ class Result:
     #: CPU time the bot process and this (fake + driver) process spent per update.
     bot_cpu_ms: float = 0.0
     driver_cpu_ms: float = 0.0
-    #: Bot API calls per update (getUpdates included).
+    #: Bot API calls per update (getUpdates included), and per method.
     calls: float = 0.0
+    per_method: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
         """Updates per second."""
         return self.updates / self.seconds if self.seconds else 0.0
 
+    @property
+    def messages(self) -> float:
+        """Messages the bot sent per update (``send*`` calls; not answers or edits)."""
+        return sum(v for k, v in self.per_method.items() if is_message(k))
+
     def describe(self) -> str:
         """One line for the report."""
         return (
             f"{self.bot:4s} N={self.concurrency:<3d} {self.rate:7.1f} updates/s, latency p50 "
             f"{median(self.lat_ms):6.1f} ms, p99 {percentile(self.lat_ms, 99):6.1f} ms "
-            f"({self.updates} updates, {self.calls:.1f} API calls each; "
-            f"CPU/update: bot {self.bot_cpu_ms:.2f} ms, "
+            f"({self.updates} updates, {self.calls:.2f} API calls and {self.messages:.2f} "
+            f"messages each; CPU/update: bot {self.bot_cpu_ms:.2f} ms, "
             f"fake+driver {self.driver_cpu_ms:.2f} ms)"
         )
+
+    def breakdown(self) -> str:
+        """The API calls per update by method, most frequent first."""
+        ordered = sorted(self.per_method.items(), key=lambda kv: -kv[1])
+        return ", ".join(f"{name} {value:.2f}" for name, value in ordered)
 
 
 class Driver:
@@ -289,29 +297,111 @@ class Driver:
         return len(lat), time.perf_counter() - started, lat
 
 
+#: Settings of the bot that a developer's environment must not carry into the benchmark.
+_BOT_SETTINGS = (
+    "OPERATOR_CHAT_ID",
+    "OPERATOR_IDS",
+    "WEBHOOK_URL",
+    "WEBHOOK_PATH",
+    "WEBHOOK_SECRET",
+    "WEBHOOK_LISTEN",
+    "WEBHOOK_PORT",
+    "TIMEZONE",
+    "INTERVENTION_HOOK",
+    "RETENTION_DAYS",
+)
+
+
+def ours_environment(api: Any, concurrency: int, data_dir: Path) -> dict[str, str]:
+    """The environment the shipped bot runs with in the benchmark."""
+    from bot.nlu.model import default_cache_dir
+
+    env = {k: v for k, v in os.environ.items() if k not in _BOT_SETTINGS}
+    path = env.get("PYTHONPATH")
+    env.update(
+        {
+            "TELEGRAM_BOT_TOKEN": api.token,
+            "TELEGRAM_API_URL": api.url,
+            "BOT_DATA_DIR": str(data_dir),
+            "CONCURRENCY": str(concurrency),
+            "LOG_LEVEL": "INFO",
+            # The bot's own sending limits off: they cap what Telegram accepts, not its cost.
+            "SEND_RATE_LIMIT": "0",
+            "CHAT_RATE_LIMIT": "0",
+            # The trained NLU model is cached across the run's bot processes (and runs).
+            "NLU_CACHE_DIR": str(default_cache_dir()),
+            # The bot runs in its data directory (no .env of the checkout is read): bench
+            # itself is found through the path.
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT),
+        }
+    )
+    return env
+
+
+def _log_tail(log_path: Path, size: int = 2000) -> str:
+    data = log_path.read_bytes()
+    return data[-size:].decode("utf-8", "replace")
+
+
 @contextlib.asynccontextmanager
 async def bot_process(
-    api: Any, kind: str, concurrency: int, log_path: Path
+    api: Any, kind: str, concurrency: int, log_path: Path, ready_timeout: float = 180.0
 ) -> AsyncIterator[subprocess.Popen[bytes]]:
-    """Runs one bot in a subprocess for the duration of the block."""
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [*SERVE, kind, api.url, api.token, str(concurrency)],
-            cwd=ROOT,
-            stdout=log,
-            stderr=log,
-        )
-    try:
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    """Runs one bot in a subprocess for the block; enters once it polls for updates.
+
+    Ours is the shipped process (``python -m bot run`` through :func:`serve_ours`), echo the
+    bare application (:func:`serve_echo`).
+    """
+    with contextlib.ExitStack() as stack:
+        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-e2e-")))
+        if kind == "ours":
+            argv = [*SERVE, "ours"]
+            env, cwd = ours_environment(api, concurrency, data_dir), data_dir
+        else:
+            argv = [*SERVE, kind, api.url, api.token, str(concurrency)]
+            env, cwd = None, ROOT
+        seen = len(api.calls)
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=log)
         try:
-            await asyncio.to_thread(proc.wait, 15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            await asyncio.to_thread(proc.wait)
-        # A new bot must not see the old one's undelivered updates.
-        api._updates.clear()
+            deadline = time.perf_counter() + ready_timeout
+            while not any(name == "getUpdates" for name, _ in api.calls[seen:]):
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"the {kind} bot exited with {proc.returncode}:\n{_log_tail(log_path)}"
+                    )
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"the {kind} bot did not poll for updates in time")
+                await asyncio.sleep(0.05)
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(proc.wait, 15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                await asyncio.to_thread(proc.wait)
+            # A new bot must not see the old one's undelivered updates.
+            api._updates.clear()
+
+
+@contextlib.contextmanager
+def py_spy(pid: int, out: str | None) -> Any:
+    """Samples ``pid`` with ``py-spy record --format raw`` into ``out`` during the block."""
+    if not out:
+        yield
+        return
+    spy = subprocess.Popen(
+        ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "-o", out],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # attach before the measured loop starts
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
 
 
 async def measure(
@@ -326,18 +416,24 @@ async def measure(
     """Starts one bot, probes, runs the closed loop (and the steady rate); returns results."""
     script = OURS_SCRIPT if kind == "ours" else ECHO_SCRIPT
     api.latency = 0.0
+    spy = os.environ.get("BENCH_PYSPY") if kind == "ours" and steady is None else None
     async with bot_process(api, kind, concurrency, log_path) as proc:
         driver = Driver(api, script)
         await driver.probe(0.05)
         api.latency = latency
         await driver.closed_loop(min(users, 16))  # warm-up: connections, caches
-        bot0, me0, calls0 = cpu_seconds(proc.pid), time.process_time(), len(api.calls)
-        n, secs, lat = await driver.closed_loop(users)
-        bot_cpu, me_cpu = cpu_seconds(proc.pid) - bot0, time.process_time() - me0
+        out = f"{spy}.ours-N{concurrency}-{latency * 1000:.0f}ms.txt" if spy else None
+        with py_spy(proc.pid, out):
+            bot0, me0, calls0 = cpu_seconds(proc.pid), time.process_time(), len(api.calls)
+            n, secs, lat = await driver.closed_loop(users)
+            bot_cpu, me_cpu = cpu_seconds(proc.pid) - bot0, time.process_time() - me0
+            calls = [name for name, _ in api.calls[calls0:]]
         result = Result(
             kind, concurrency, latency * 1000, n, secs, lat, bot_cpu * 1000 / n, me_cpu * 1000 / n
         )
-        result.calls = (len(api.calls) - calls0) / n
+        result.calls = len(calls) / n
+        for name in calls:
+            result.per_method[name] = result.per_method.get(name, 0.0) + 1 / n
         steady_result = None
         if steady is not None:
             n, secs, lat = await driver.steady(*steady)
@@ -367,6 +463,7 @@ async def run(args: argparse.Namespace) -> str:
                     for n in ns:
                         result, _ = await measure(api, kind, n, latency, args.users, log_path)
                         print(f"  {latency * 1000:3.0f} ms  {result.describe()}", flush=True)
+                        print(f"           calls/update: {result.breakdown()}", flush=True)
                         if kind not in best or result.rate > best[kind].rate:
                             best[kind] = result
             ratio = best["ours"].rate / best["echo"].rate
@@ -376,8 +473,9 @@ async def run(args: argparse.Namespace) -> str:
             ratios.append(
                 f"{latency * 1000:.0f} ms: ours {ours.rate:.0f}/s (N={ours.concurrency}, "
                 f"p50 {median(ours.lat_ms):.0f} ms, p99 {percentile(ours.lat_ms, 99):.0f} ms, "
-                f"{ours.bot_cpu_ms:.2f} ms CPU/update) vs echo {echo.rate:.0f}/s "
-                f"(N={echo.concurrency}, {echo.bot_cpu_ms:.2f} ms CPU/update) = {ratio:.2f}x"
+                f"{ours.bot_cpu_ms:.2f} ms CPU/update, {ours.messages:.2f} msgs/turn) vs echo "
+                f"{echo.rate:.0f}/s (N={echo.concurrency}, {echo.bot_cpu_ms:.2f} ms CPU/update, "
+                f"{echo.messages:.2f} msgs/turn) = {ratio:.2f}x"
             )
             print(f"  -> {ratios[-1]}", flush=True)
         if args.rate > 0:
@@ -414,17 +512,22 @@ def main(argv: Sequence[str] | None = None) -> str:
     args_in = list(sys.argv[2:] if argv is None else argv)
     if args_in[:1] == ["--serve"]:
         profile = os.environ.get("BENCH_PROFILE")  # a file for cProfile stats of the bot
+        kind = args_in[1]
+        if kind == "ours":
+            call: Any = serve_ours
+            call_args: tuple[Any, ...] = ()
+        else:
+            call, call_args = serve_echo, (args_in[2], args_in[3], int(args_in[4]))
         if profile:
             import cProfile
 
             cProfile.runctx(
-                "serve(*a)",
-                globals(),
-                {"serve": serve, "a": (*args_in[1:4], int(args_in[4]))},
-                f"{profile}.{args_in[1]}",
+                "call(*a)", globals(), {"call": call, "a": call_args}, f"{profile}.{kind}"
             )
         else:
-            serve(args_in[1], args_in[2], args_in[3], int(args_in[4]))
+            code = call(*call_args)
+            if code:
+                raise SystemExit(code)
         return "bot stopped"
     parser = argparse.ArgumentParser(prog="python -m bench e2e")
     parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.05], help="seconds")

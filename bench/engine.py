@@ -282,6 +282,9 @@ _POLICY = {
     "seven_day_window_days": 7,
     "order_number_pattern": "^[A-Za-z]{0,3}[0-9]{10,30}$",
     "order_number_example": "P1234567890123",
+    "default_locale": "zh-Hans",
+    "statement_locale": "zh-Hans",
+    "timezone": "Asia/Shanghai",
 }
 FLOW_SIZE = 10
 

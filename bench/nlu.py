@@ -69,9 +69,7 @@ def _texts() -> list[str]:
     return texts
 
 
-def _child(
-    root: Path, cache: Path, mode: str = "with", code: Path = ROOT
-) -> dict[str, float]:
+def _child(root: Path, cache: Path, mode: str = "with", code: Path = ROOT) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(code)}
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, str(root), str(cache), mode],

@@ -55,7 +55,7 @@ def _settings() -> Settings:
 
 def cmd_console(root: Path, data_dir: Path | None) -> int:
     """Starts the console chat over the same engine and service as Telegram."""
-    from bot.chats import shanghai_clock
+    from bot.chats import zone_clock
     from bot.console import main
     from bot.engine.engine import LOAD_ERRORS, Engine
     from bot.service import Service
@@ -66,7 +66,7 @@ def cmd_console(root: Path, data_dir: Path | None) -> int:
     except LOAD_ERRORS as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
-    clock = shanghai_clock()
+    clock = zone_clock(engine.tz)
     store = open_store(data_dir)
     try:
         return main(Service(engine, store, clock), engine, clock)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -92,7 +91,7 @@ class AgentDesk:
         bot: Bot | None = None,
         *,
         clock: Callable[[], float] = time.time,
-        locale: str = "zh-Hans",
+        locale: str | None = None,
     ) -> None:
         self.service = service
         self.store: Store = service.store
@@ -100,11 +99,13 @@ class AgentDesk:
         self.texts = cases.EngineTexts(self.engine)
         self.bot = bot
         self.clock = clock
-        self.locale = locale
+        #: The agents' language: the operator group reads the default locale.
+        self.locale: str = locale or self.engine.default_locale
         self.operator_chat: int | None = getattr(settings, "operator_chat_id", None)
         self.operator_ids: frozenset[int] = frozenset(getattr(settings, "operator_ids", ()))
         self.hook_enabled = hook.hook_setting(settings) is not None
-        self._handle: HandleFn = service.handle
+        #: The service's own update handling (the desk's work is not run again for it).
+        self._handle: HandleFn = service.handle_update
         self._forum: bool | None = None
         #: (thread id or message id) -> case id, for messages in the operator group.
         self._threads: dict[int, str] = {}
@@ -127,15 +128,8 @@ class AgentDesk:
         event: Event | Callable[[datetime], Event],
         locale_hint: str | None = None,
     ) -> Outcome:
-        """``service.handle`` plus the agent work its effects ask for (installed over it)."""
-        outcome = await self._handle(chat_id, event, locale_hint)
-        try:
-            extra = await self.after(chat_id, outcome)
-        except Exception:  # agent plumbing must never cost the shopper their reply
-            log.exception("agent work failed case=%s", outcome.conversation.case_id or "-")
-            extra = ()
-        if extra:
-            outcome = replace(outcome, replies=outcome.replies + extra)
+        """The service's ``handle``: the update, then the agent work it asks for."""
+        outcome: Outcome = await self.service.handle(chat_id, event, locale_hint)
         return outcome
 
     async def after(self, chat_id: int, outcome: Outcome) -> tuple[Reply, ...]:
@@ -691,8 +685,7 @@ def _noted(case: Case, now: float, what: str) -> str | None:
 def install(application: Application, service: Any, settings: Any) -> AgentDesk:  # type: ignore[type-arg]
     """Wires agents, the rating and the hook worker into a built PTB application."""
     desk = AgentDesk(service, settings, application.bot)
-    service.on_handoff = desk.on_handoff
-    setattr(service, "handle", desk.handle)  # noqa: B010 - replace the bound method
+    service.attach_desk(desk)
     group = HANDLER_GROUP
     if desk.operator_chat is not None:
         in_group = filters.Chat(desk.operator_chat)

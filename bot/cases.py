@@ -62,7 +62,6 @@ SHOPPER_FACTS = ("order_no", "product", "problem", "description", "seller_status
 TIMELINE_LIMIT = 200
 #: Telegram's limit for one message.
 MESSAGE_LIMIT = 4096
-_TZ = ZoneInfo("Asia/Shanghai")
 
 
 class CaseError(ValueError):
@@ -72,11 +71,14 @@ class CaseError(ValueError):
 class TextSource(Protocol):
     """What the texts need from the engine: rendered messages and slot values in words."""
 
-    def text(self, locale: str, key: str, /, **values: object) -> str:
-        """Renders a locale message; values are HTML-escaped."""
+    #: The shoppers' time zone (for the day a case's statement is dated).
+    tz: ZoneInfo
+
+    def text(self, locale: str | None, key: str, /, **values: object) -> str:
+        """Renders a locale message (``None``: the default locale); values are HTML-escaped."""
         ...
 
-    def value_words(self, locale: str, slot: str, value: Any) -> str:
+    def value_words(self, locale: str | None, slot: str, value: Any) -> str:
         """Shows a slot value in words (locale ``values:``), or as it is."""
         ...
 
@@ -170,21 +172,21 @@ def agent_info(case: Case) -> dict[str, Any]:
     return info
 
 
-def _value(src: TextSource, locale: str, key: str, value: Any) -> str:
+def _value(src: TextSource, locale: str | None, key: str, value: Any) -> str:
     if value in (None, ""):
         return src.text(locale, "case.not_given")
     return src.value_words(locale, key, value)
 
 
-def _day(case: Case, today: date | None) -> date:
-    return today or datetime.fromtimestamp(case.updated_at, _TZ).date()
+def _day(src: TextSource, case: Case, today: date | None) -> date:
+    return today or datetime.fromtimestamp(case.updated_at, src.tz).date()
 
 
 def card_text(
     src: TextSource,
     case: Case,
     evidence_count: int,
-    locale: str = "zh-Hans",
+    locale: str | None = None,
     today: date | None = None,
 ) -> str:
     """Returns the case card for human agents (Telegram HTML; shopper text escaped).
@@ -203,7 +205,7 @@ def card_text(
         who = src.text(locale, "case.card_unclaimed")
     body = src.text(locale, "case.card", case_id=case.case_id, n=evidence_count, **values)
     card = "\n".join((body.rstrip("\n"), _status_line(src, locale, case.status), who))
-    draft = src.statement(f, _day(case, today), case.case_id)
+    draft = src.statement(f, _day(src, case, today), case.case_id)
     return _within_limit(card, src.text(locale, "case.card_statement"), draft)
 
 
@@ -226,11 +228,11 @@ def _within_limit(head: str, title: str, draft: str) -> str:
     return f"{head}\n\n{title.rstrip()}\n" + "\n".join(kept) + "\n…"
 
 
-def _status_line(src: TextSource, locale: str, status: str) -> str:
+def _status_line(src: TextSource, locale: str | None, status: str) -> str:
     return src.text(locale, "case.status_line", text=src.value_words(locale, "case_status", status))
 
 
-def thread_title(src: TextSource, case: Case, locale: str = "zh-Hans") -> str:
+def thread_title(src: TextSource, case: Case, locale: str | None = None) -> str:
     """Returns a forum-topic name for the case (at most 128 characters, no order number)."""
     problem = facts(case).get("problem")
     words = _value(src, locale, "problem", problem)
@@ -256,7 +258,7 @@ def shopper_text(
     chat_id: int,
     case_id: str | None = None,
     *,
-    locale: str = "zh-Hans",
+    locale: str | None = None,
     today: date | None = None,
 ) -> str:
     """Returns the ``/case`` text: the shopper's own current case only (by chat id).
@@ -303,15 +305,16 @@ class EngineTexts:
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
+        self.tz: ZoneInfo = engine.tz
 
-    def text(self, locale: str, key: str, /, **values: object) -> str:
-        """Renders a locale message; values are HTML-escaped."""
-        return str(self.engine.text(locale, key, **values))
+    def text(self, locale: str | None, key: str, /, **values: object) -> str:
+        """Renders a locale message (``None``: the default locale); values are HTML-escaped."""
+        return str(self.engine.text(locale or self.engine.default_locale, key, **values))
 
-    def value_words(self, locale: str, slot: str, value: Any) -> str:
+    def value_words(self, locale: str | None, slot: str, value: Any) -> str:
         """Shows a slot value in words (locale ``values:``), or as it is."""
         locales = self.engine.bundle.locales
-        loc = locales.get(locale) or locales["zh-Hans"]
+        loc = locales.get(locale) or locales[self.engine.default_locale]
         return str(self.engine.words(loc, slot, value))
 
     def statement(self, facts: dict[str, Any], today: date, case_id: str | None) -> str:

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["ChatLocks", "Clock", "chat_hash", "shanghai_clock"]
+__all__ = ["ChatLocks", "Clock", "chat_hash", "zone_clock"]
 
 #: A clock giving the aware current time.
 Clock = Callable[[], datetime]
@@ -24,9 +24,9 @@ def chat_hash(chat_id: int) -> str:
     return hashlib.sha256(str(chat_id).encode()).hexdigest()[:10]
 
 
-def shanghai_clock(zone: str = "Asia/Shanghai") -> Clock:
+def zone_clock(zone: ZoneInfo | str) -> Clock:
     """Returns a clock giving the aware current time in ``zone``."""
-    tz = ZoneInfo(zone)
+    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
     return lambda: datetime.now(tz)
 
 

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from bot.cases import STATUSES, case_dict, facts
+from bot.config import policy_timezone
 from bot.store.base import Case, Store, StoreError
 
 #: Columns of the table and the CSV export.
@@ -44,7 +45,9 @@ def _open(settings: Any) -> Store:
 
 
 def _zone(settings: Any) -> ZoneInfo:
-    return ZoneInfo(str(getattr(settings, "timezone", "Asia/Shanghai")))
+    """TIMEZONE, else the shoppers' zone of config/policy.yaml."""
+    zone = str(getattr(settings, "timezone", "") or "")
+    return ZoneInfo(zone or policy_timezone())
 
 
 def _when(ts: float, tz: ZoneInfo) -> str:

@@ -19,7 +19,7 @@ WEBHOOK_SECRET        secret token Telegram sends in a header (1-256 of ``A-Za-z
 OPERATOR_CHAT_ID      chat where cases are announced to human agents
 OPERATOR_IDS          comma-separated Telegram user ids allowed to act as agents
 CONCURRENCY           updates handled at the same time (see docs/telegram.md), default 8
-TIMEZONE              IANA zone for dates the shopper types, default Asia/Shanghai
+TIMEZONE              IANA zone for dates the shopper types (default: config/policy.yaml timezone)
 ====================  =============================================================
 """
 
@@ -62,7 +62,8 @@ class Settings:
     operator_chat_id: int | None = None
     operator_ids: frozenset[int] = frozenset()
     concurrency: int = DEFAULT_CONCURRENCY
-    timezone: str = "Asia/Shanghai"
+    #: An IANA zone, or "" for the one in config/policy.yaml (the engine resolves it).
+    timezone: str = ""
     #: A command (case JSON on stdin) or an http(s) URL (JSON POST) told about case changes.
     intervention_hook: str | None = field(default=None, repr=False)
     #: Closed cases older than this many days are purged (``python -m bot purge``).
@@ -72,11 +73,6 @@ class Settings:
     def has_token(self) -> bool:
         """Tells whether a Telegram token is configured."""
         return bool(self.token)
-
-    @property
-    def tz(self) -> ZoneInfo:
-        """Returns the configured time zone."""
-        return ZoneInfo(self.timezone)
 
     def redact(self, text: str) -> str:
         """Returns ``text`` with the token and the webhook secret replaced by ``***``."""
@@ -152,9 +148,10 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = None) -> S
     if webhook_secret is not None and not _SECRET.match(webhook_secret):
         raise ConfigError("WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
 
-    timezone = get("TIMEZONE") or "Asia/Shanghai"
+    timezone = get("TIMEZONE") or ""
     try:
-        ZoneInfo(timezone)
+        if timezone:
+            ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
             f"TIMEZONE must be an IANA zone like Asia/Shanghai, got {timezone!r}"
@@ -248,3 +245,18 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("telegram").setLevel(max(logging.INFO, level))
     # transitions logs every trigger at INFO: four lines per update that say nothing new.
     logging.getLogger("transitions").setLevel(max(logging.WARNING, level))
+
+
+#: The content tree next to the package (flows, locales, config).
+CONTENT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def policy_timezone(root: Path = CONTENT_ROOT) -> str:
+    """The shoppers' time zone of ``config/policy.yaml`` (for tools that load no engine)."""
+    import yaml
+
+    raw = yaml.safe_load((root / "config" / "policy.yaml").read_text(encoding="utf-8")) or {}
+    zone = raw.get("timezone") if isinstance(raw, dict) else None
+    if not isinstance(zone, str) or not zone:
+        raise ConfigError("config/policy.yaml has no `timezone`")
+    return zone

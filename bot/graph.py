@@ -44,7 +44,7 @@ def title(bundle: Bundle, spec: StateSpec) -> str:
     """The first line of the state's first zh-Hans message, without markup."""
     if not spec.say:
         return spec.id
-    loc = bundle.locales["zh-Hans"]
+    loc = bundle.locales[bundle.default_locale]
     text = loc.messages.get(spec.say[0], spec.say[0])
     first = next((ln for ln in (_TAG.sub("", x).strip() for x in text.splitlines()) if ln), "")
     return _short(first or spec.id, _TITLE_LIMIT)
@@ -52,7 +52,7 @@ def title(bundle: Bundle, spec: StateSpec) -> str:
 
 def edges(bundle: Bundle, spec: StateSpec) -> list[Edge]:
     """Every declared way out of ``spec``, labelled."""
-    loc = bundle.locales["zh-Hans"]
+    loc = bundle.locales[bundle.default_locale]
     out: list[Edge] = []
     for b in spec.buttons:
         out.append(Edge(spec.id, b.route.to, _short(loc.buttons.get(b.text, b.text), _EDGE_LIMIT)))

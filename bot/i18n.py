@@ -9,29 +9,30 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-DEFAULT = "zh-Hans"
+#: The locale names these tags map to (locales/<name>.yaml).
+_SIMPLIFIED, _TRADITIONAL, _ENGLISH = "zh-Hans", "zh-Hant", "en"
 _HANT = frozenset({"zh-hant", "zh-hk", "zh-tw", "zh-mo"})
 _HANS = frozenset({"zh-hans", "zh-cn", "zh-sg"})
 
 
-def pick_locale(language_code: str | None, available: Collection[str] = ()) -> str:
+def pick_locale(language_code: str | None, available: Collection[str], default: str) -> str:
     """Maps a Telegram ``language_code`` to a locale name.
 
     zh-hans/zh-cn/zh-sg → zh-Hans; zh-hant/zh-hk/zh-tw/zh-mo (also ``zh-Hant-TW``) → zh-Hant;
-    en* → en; anything else → zh-Hans. When ``available`` is given, a locale it lacks falls
-    back to zh-Hans.
+    en* → en; anything else → ``default`` (config/policy.yaml ``default_locale``). A locale
+    ``available`` lacks falls back to ``default`` too.
     """
     code = (language_code or "").strip().lower().replace("_", "-")
     parts = code.split("-")
-    choice = DEFAULT
+    choice = default
     if parts[0] == "en":
-        choice = "en"
+        choice = _ENGLISH
     elif parts[0] == "zh":
         tag = "-".join(parts[:2])
         if tag in _HANT or "hant" in parts[1:]:
-            choice = "zh-Hant"
+            choice = _TRADITIONAL
         elif tag in _HANS or "hans" in parts[1:]:
-            choice = DEFAULT
-    if available and choice not in available:
-        return DEFAULT
+            choice = _SIMPLIFIED
+    if choice not in available:
+        return default
     return choice

@@ -42,8 +42,17 @@ CALLBACK_PREFIX = "rm:"
 MID_CASE_TAG = "mid_case"
 
 
+class _HasZone(Protocol):
+    tz: ZoneInfo
+
+
 class ServiceLike(Protocol):
     """What the scheduler needs from :class:`bot.service.Service`."""
+
+    @property
+    def engine(self) -> _HasZone:
+        """The engine (for the shoppers' time zone)."""
+        ...
 
     async def handle(
         self,
@@ -206,7 +215,7 @@ def _kind_text(text: Text, kind: str) -> str:
 
 
 def reminders_view(
-    store: Store, text: Text, chat_id: int, tz: str = "Asia/Shanghai", now: datetime | None = None
+    store: Store, text: Text, chat_id: int, tz: str, now: datetime | None = None
 ) -> tuple[Reply, ...]:
     """Lists the shopper's own pending reminders, each with a cancel button."""
     zone = ZoneInfo(tz)
@@ -231,7 +240,7 @@ def reminders_view(
 
 
 def on_reminder_callback(
-    store: Store, text: Text, chat_id: int, data: str, tz: str = "Asia/Shanghai"
+    store: Store, text: Text, chat_id: int, data: str, tz: str
 ) -> tuple[Reply, ...] | None:
     """Handles a ``/reminders`` button; ``None`` if ``data`` is not one of ours.
 
@@ -278,7 +287,7 @@ class ReminderScheduler:
         deliver: Deliver,
         clock: Clock,
         quiet: tuple[time, time] = QUIET,
-        tz: str = "Asia/Shanghai",
+        tz: str | None = None,
         *,
         poll: float = 30.0,
         batch: int = 100,
@@ -290,7 +299,8 @@ class ReminderScheduler:
         self.deliver = deliver
         self.clock = clock
         self.quiet = quiet
-        self.tz = ZoneInfo(tz)
+        #: The shoppers' zone (quiet hours): ``tz``, else the engine's.
+        self.tz = ZoneInfo(tz) if tz else service.engine.tz
         self.poll = poll
         self.batch = batch
         self._wake = asyncio.Event()

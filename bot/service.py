@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
-from bot.chats import ChatLocks, Clock, chat_hash, shanghai_clock
+from bot.chats import ChatLocks, Clock, chat_hash, zone_clock
 from bot.engine.model import Conversation, Effect, Event, Outcome, Reply
 from bot.store.base import (
     Case,
@@ -32,12 +33,14 @@ from bot.store.base import (
 
 log = logging.getLogger(__name__)
 
-#: Locale used for new conversations when the front end has no hint.
-DEFAULT_LOCALE = "zh-Hans"
-
 
 class EngineLike(Protocol):
     """What the service needs from :class:`bot.engine.engine.Engine`."""
+
+    #: The shoppers' time zone (config/policy.yaml, or the TIMEZONE setting).
+    tz: ZoneInfo
+    #: The language of a conversation without a hint (config/policy.yaml).
+    default_locale: str
 
     def new_conversation(self, chat_id: int, locale: str = ...) -> Conversation:
         """Returns a conversation at the root state."""
@@ -66,6 +69,19 @@ class EngineLike(Protocol):
 
 #: Builds the service-level replies for a ``handoff`` effect (the intervention issue replaces it).
 HandoffHook = Callable[[Conversation], tuple[Reply, ...]]
+
+
+class Desk(Protocol):
+    """Human agents, as the service reaches them (``bot.agents.AgentDesk``), attached with
+    :meth:`Service.attach_desk`: the service calls it; nothing replaces the service's methods."""
+
+    def on_handoff(self, conv: Conversation) -> tuple[Reply, ...]:
+        """The replies to a ``handoff`` effect (agent mode, or honestly no agent)."""
+        ...
+
+    async def after(self, chat_id: int, outcome: Outcome) -> tuple[Reply, ...]:
+        """After an update's commit: the agent work its effects ask for; extra replies."""
+        ...
 
 
 def _buttons_last(replies: tuple[Reply, ...], extra: tuple[Reply, ...]) -> tuple[Reply, ...]:
@@ -100,15 +116,21 @@ class Service:
         store: Store,
         clock: Clock | None = None,
         *,
-        default_locale: str = DEFAULT_LOCALE,
+        default_locale: str | None = None,
         on_handoff: HandoffHook | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
-        self.clock: Clock = clock or shanghai_clock()
-        self.default_locale = default_locale
+        self.clock: Clock = clock or zone_clock(engine.tz)
+        self.default_locale = default_locale or engine.default_locale
         self.on_handoff: HandoffHook = on_handoff or self._no_agent
         self.locks = ChatLocks()
+        self.desk: Desk | None = None
+
+    def attach_desk(self, desk: Desk) -> None:
+        """Hands over to ``desk`` what involves human agents (the hand-off, relays, cards)."""
+        self.desk = desk
+        self.on_handoff = desk.on_handoff
 
     async def handle(
         self,
@@ -116,7 +138,27 @@ class Service:
         event: Event | Callable[[datetime], Event],
         locale_hint: str | None = None,
     ) -> Outcome:
-        """Handles one event of one chat and returns what to deliver.
+        """Handles one event of one chat, then the agent work it asks for (if a desk is attached).
+
+        The desk's work never costs the shopper their reply: a failure there is logged.
+        """
+        outcome = await self.handle_update(chat_id, event, locale_hint)
+        if self.desk is None:
+            return outcome
+        try:
+            extra = await self.desk.after(chat_id, outcome)
+        except Exception:
+            log.exception("agent work failed case=%s", outcome.conversation.case_id or "-")
+            extra = ()
+        return replace(outcome, replies=outcome.replies + extra) if extra else outcome
+
+    async def handle_update(
+        self,
+        chat_id: int,
+        event: Event | Callable[[datetime], Event],
+        locale_hint: str | None = None,
+    ) -> Outcome:
+        """Handles one event of one chat and returns what to deliver (no agent work).
 
         ``event`` may be a factory taking the current time, so the time is read after the chat's
         turn has come. On :class:`StoreUnavailable` the outcome carries the apology only.
@@ -168,7 +210,7 @@ class Service:
         def text(key: str, **values: object) -> str:
             return self.engine.text(conv.locale, key, **values)
 
-        tz = str(getattr(now.tzinfo, "key", "Asia/Shanghai"))  # a ZoneInfo's name
+        tz = str(self.engine.tz)
         replies = on_reminder_callback(self.store, text, chat_id, event.data, tz) or ()
         return Outcome(conversation=conv, replies=replies, state_before=conv.state)
 
@@ -179,7 +221,7 @@ class Service:
         def text(key: str, **values: object) -> str:
             return self.engine.text(conv.locale, key, **values)
 
-        tz = str(getattr(now.tzinfo, "key", "Asia/Shanghai"))
+        tz = str(self.engine.tz)
         return reminders_view(self.store, text, conv.chat_id, tz, now)
 
     def apology(self, chat_id: int, locale_hint: str | None = None) -> Outcome:

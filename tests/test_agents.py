@@ -40,7 +40,7 @@ def _desk(engine: Engine, settings: FakeSettings) -> tuple[AgentDesk, Service, M
     store = MemoryStore()
     service = Service(engine, store, lambda: NOW)
     desk = AgentDesk(service, settings, clock=lambda: NOW.timestamp())
-    service.on_handoff = desk.on_handoff
+    service.attach_desk(desk)
     return desk, service, store
 
 

@@ -233,6 +233,6 @@ def test_reminder_callback_with_a_non_ascii_digit_is_harmless() -> None:
     store = MemoryStore()
     eng = engine()
     replies = on_reminder_callback(
-        store, lambda key, **v: eng.text("zh-Hans", key, **v), 5008, "rm:²"
+        store, lambda key, **v: eng.text("zh-Hans", key, **v), 5008, "rm:²", "Asia/Shanghai"
     )
     assert replies is not None and replies[0].text

@@ -41,12 +41,13 @@ NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     ],
 )
 def test_pick_locale(code: str | None, want: str) -> None:
-    assert pick_locale(code) == want
+    assert pick_locale(code, ["zh-Hans", "zh-Hant", "en"], "zh-Hans") == want
 
 
 def test_pick_locale_falls_back_when_not_available() -> None:
-    assert pick_locale("en-US", ["zh-Hans"]) == "zh-Hans"
-    assert pick_locale("zh-TW", ["zh-Hans", "zh-Hant"]) == "zh-Hant"
+    assert pick_locale("en-US", ["zh-Hans"], "zh-Hans") == "zh-Hans"
+    assert pick_locale("zh-TW", ["zh-Hans", "zh-Hant"], "zh-Hans") == "zh-Hant"
+    assert pick_locale("fr", ["zh-Hans", "en"], "en") == "en"  # the configured default
 
 
 def _copy_tree(tmp_path: Path) -> Path:
@@ -122,7 +123,7 @@ async def test_a_new_conversation_starts_in_the_shoppers_language(
     engine: Engine, code: str, greeting: str
 ) -> None:
     service = Service(engine, MemoryStore(), lambda: NOW)
-    hint = pick_locale(code, engine.bundle.locales)
+    hint = pick_locale(code, engine.bundle.locales, engine.default_locale)
     outcome = await service.handle(7, Event("command", NOW, command="start"), locale_hint=hint)
     assert greeting in "\n".join(r.text or "" for r in outcome.replies)
     assert outcome.conversation.locale == hint

@@ -133,3 +133,20 @@ def test_the_checks_catch_what_they_are_for() -> None:
     assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
     assert _layer("bot.engine.engine") < _layer("bot.service") < _layer("bot.tg.app")
     assert _layer("bot.store.sqlite") > _layer("bot.engine.model")
+
+
+#: Where a locale name or the time zone may be written in code: the settings, and the tables
+#: that name languages (Telegram's tags in i18n.py; the scripts the detector tells apart).
+LITERAL_ALLOWED = {"bot/config.py", "bot/i18n.py", "bot/nlu/lang.py", "bot/nlu/data.py"}
+
+
+@pytest.mark.parametrize("literal", ['"zh-Hans"', '"Asia/Shanghai"'])
+def test_the_default_locale_and_zone_are_written_only_in_configuration(literal: str) -> None:
+    """They come from config/policy.yaml (default_locale, timezone): one setting each."""
+    found = [
+        str(path.relative_to(PACKAGE.parent))
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if literal in path.read_text(encoding="utf-8")
+        and str(path.relative_to(PACKAGE.parent)) not in LITERAL_ALLOWED
+    ]
+    assert not found, f"{literal} written in {found}"

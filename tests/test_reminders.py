@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,6 +47,7 @@ class FakeService:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self.events: list[tuple[int, Event]] = []
+        self.engine = SimpleNamespace(tz=TZ)
 
     async def handle(
         self,
@@ -241,7 +243,7 @@ def test_reminders_view_lists_only_own_and_cancels_only_own() -> None:
     add(store, 1, "window", at("2026-11-26", 10))
     add(store, 1, "seller", at("2026-11-25", 15))
     add(store, 2, "refund", at("2026-12-04", 10))
-    [reply] = reminders_view(store, text, 1, now=at("2026-11-23"))
+    [reply] = reminders_view(store, text, 1, "Asia/Shanghai", now=at("2026-11-23"))
     assert reply.text is not None
     # the times go to the locale (which formats them for the shopper's language)
     assert "text=followup.kind.seller today=2026-11-23 when=2026-11-25 15:00:00+08:00" in reply.text
@@ -254,22 +256,22 @@ def test_reminders_view_lists_only_own_and_cancels_only_own() -> None:
     assert all(len(d.encode()) <= 64 for d in datas)
 
     # someone else's id: refused, nothing cancelled
-    replies = on_reminder_callback(store, text, 1, f"{CALLBACK_PREFIX}{theirs}")
+    replies = on_reminder_callback(store, text, 1, f"{CALLBACK_PREFIX}{theirs}", "Asia/Shanghai")
     assert replies is not None and replies[0].text == "followup.cancel_gone"
     assert len(store.pending_reminders(2)) == 1
 
-    replies = on_reminder_callback(store, text, 1, f"{CALLBACK_PREFIX}{mine[0]}")
+    replies = on_reminder_callback(store, text, 1, f"{CALLBACK_PREFIX}{mine[0]}", "Asia/Shanghai")
     assert replies is not None and replies[0].text == "followup.cancelled_one"
     assert [r.kind for r in store.pending_reminders(1)] == ["window"]
     # a second tap on the same button
-    replies = on_reminder_callback(store, text, 1, f"{CALLBACK_PREFIX}{mine[0]}")
+    replies = on_reminder_callback(store, text, 1, f"{CALLBACK_PREFIX}{mine[0]}", "Asia/Shanghai")
     assert replies is not None and replies[0].text == "followup.cancel_gone"
-    assert on_reminder_callback(store, text, 1, "3|menu.start|0") is None
+    assert on_reminder_callback(store, text, 1, "3|menu.start|0", "Asia/Shanghai") is None
 
 
 def test_reminders_view_empty() -> None:
     store = MemoryStore()
-    [reply] = reminders_view(store, text, 1)
+    [reply] = reminders_view(store, text, 1, "Asia/Shanghai")
     assert reply.text == "followup.list.empty" and reply.buttons == ()
 
 
@@ -281,7 +283,7 @@ async def test_stop_cancels_all_records_consent_and_can_be_undone() -> None:
     assert cancel_all(store, 1) == 2
     assert store.pending_reminders(1) == []
     assert store.chat_flags(1)["reminders_consent"] is False
-    [reply] = reminders_view(store, text, 1)
+    [reply] = reminders_view(store, text, 1, "Asia/Shanghai")
     assert reply.text == "followup.list.off"
     # planned after /stop (e.g. by a flow action): not delivered, cancelled
     add(store, 1, "refund", at("2026-11-23", 8))
@@ -289,7 +291,7 @@ async def test_stop_cancels_all_records_consent_and_can_be_undone() -> None:
     sched, _ = scheduler(store, clock, out)
     assert await sched.run_due() == 0
     assert out.sent == [] and store.pending_reminders(1) == []
-    assert on_reminder_callback(store, text, 1, f"{CALLBACK_PREFIX}on") is not None
+    assert on_reminder_callback(store, text, 1, f"{CALLBACK_PREFIX}on", "Asia/Shanghai") is not None
     assert store.chat_flags(1)["reminders_consent"] is True
 
 

@@ -43,7 +43,12 @@ def ctx(slots: dict[str, Any], today: str = "2026-11-23") -> ActionContext:
         return NOTES[value] if slot == "reminder_note" else str(value)
 
     return ActionContext(
-        slots=slots, today=date.fromisoformat(today), policy=POLICY, case_id=None, words=words
+        slots=slots,
+        today=date.fromisoformat(today),
+        policy=POLICY,
+        case_id=None,
+        words=words,
+        tz=TZ,
     )
 
 
@@ -73,11 +78,13 @@ def test_quiet_hours_within_one_day_and_disabled() -> None:
     assert not followups.in_quiet(at("2026-11-23", 3), off)
 
 
-def test_quiet_hours_use_shanghai_time_for_utc_input() -> None:
-    # 15:00 UTC is 23:00 in Shanghai
+def test_quiet_hours_are_in_the_shoppers_zone_for_utc_input() -> None:
+    # 15:00 UTC is 23:00 in Shanghai (the zone configured in config/policy.yaml)
     utc = datetime(2026, 11, 23, 15, 0, tzinfo=ZoneInfo("UTC"))
-    assert followups.in_quiet(utc)
-    assert followups.after_quiet(utc) == at("2026-11-24", 8)
+    assert followups.in_quiet(utc, tz=TZ)
+    assert followups.after_quiet(utc, tz=TZ) == at("2026-11-24", 8)
+    # without a zone, the moment's own: 15:00 in UTC is not quiet
+    assert not followups.in_quiet(utc)
 
 
 # -- due times -----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from bot.engine.model import Effect
@@ -24,3 +24,5 @@ class ActionContext:
     effects: list[Effect] = field(default_factory=list)
     #: The time of the event being handled (aware), for hour-based plans.
     now: datetime | None = None
+    #: The shoppers' time zone (config/policy.yaml or the TIMEZONE setting).
+    tz: tzinfo | None = None

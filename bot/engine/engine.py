@@ -8,10 +8,8 @@ is a small record, never a model kept alive in the machine.
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +17,6 @@ from zoneinfo import ZoneInfo
 from transitions import Machine
 
 from bot.engine import actions
-from bot.engine import statement as stmt
 from bot.engine.context import ActionContext
 from bot.engine.freetext import SUGGEST_BASE, TypedText
 from bot.engine.intents import Matcher
@@ -27,6 +24,7 @@ from bot.engine.loader import load_bundle
 from bot.engine.model import Button, Conversation, Effect, Event, Outcome, Reply
 from bot.engine.slots import DateError, clean_text, parse_date, parse_order_no
 from bot.engine.spec import Bundle, ButtonSpec, FlowError, Locale, Route, StateSpec
+from bot.engine.texts import Texts
 from bot.engine.turn import Turn
 from bot.nlu.data import NluDataError
 from bot.nlu.model import TrainingFailed
@@ -45,18 +43,6 @@ EVIDENCE_LIMIT = 30
 LOAD_ERRORS = (FlowError, NluDataError, TrainingFailed)
 #: How sure the understanding step must be (overridden by ``thresholds:`` in config/nlu.yaml).
 DEFAULT_THRESHOLDS = {"route": 0.5, "switch": 0.6, "fact": 0.5, "suggest": 0.12, "suggestions": 3}
-#: Facts listed by ``{known_facts}`` (the T3 confirmation), in this order, if known.
-KNOWN_FACTS = (
-    "status",
-    "problem",
-    "signed_date",
-    "category",
-    "order_no",
-    "seller_status",
-    "request",
-)
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 #: Button indexes for the "three misses" offer (not part of any state's button list).
 _SKIP, _HUMAN, _MENU = 100, 101, 102
 _EVIDENCE_MEDIA = frozenset({"photo", "video", "document"})
@@ -77,113 +63,18 @@ class _Cursor:
         self.slots = slots
 
 
-class Markup(str):
-    """Text already rendered from the locale (not escaped again)."""
-
-    __slots__ = ()
-
-
-class _Values(dict[str, str]):
-    """Placeholder values, computed on demand and HTML-escaped.
-
-    A slot holding an ISO date (``2026-11-27``) or time is shown in the locale's format
-    (``fmt.date``, ``fmt.date_year``, ``fmt.time``); ``{known_facts}`` lists what the shopper has
-    told so far (``fact.<slot>`` lines). Words of ``values:`` may name other placeholders.
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        loc: Locale,
-        slots: dict[str, Any],
-        extra: dict[str, Any],
-        today: date | None = None,
-        *,
-        full_dates: bool = False,
-    ):
-        super().__init__()
-        self._engine = engine
-        self._loc = loc
-        self._slots = slots
-        self._extra = extra
-        self._today = today
-        #: Dates always with their year (a statement is read later, by someone else).
-        self._date_today = None if full_dates else today
-        self._full = full_dates
-
-    def __missing__(self, key: str) -> str:
-        self[key] = ""  # a value naming itself renders empty instead of looping
-        if key in self._extra:
-            raw = self._extra[key]
-            if isinstance(raw, Markup):
-                value = str(raw)
-            elif isinstance(raw, datetime):
-                value = self._engine.format_time(self._loc, raw, self._date_today, self._full)
-            elif isinstance(raw, date):
-                value = self._engine.format_date(self._loc, raw, self._date_today, self._full)
-            else:
-                value = html.escape(str(raw), quote=False)
-        elif key == "known_facts":
-            value = self._facts()
-        elif key == "statement":
-            value = self._statement()
-        elif key in self._slots and self._slots[key] not in (None, ""):
-            value = self.show(key, self._slots[key])
-        elif key in self._engine.bundle.policy:
-            value = html.escape(str(self._engine.bundle.policy[key]), quote=False)
-        else:
-            value = self._loc.messages.get("sys.not_given", "—")
-        self[key] = value
-        return value
-
-    def show(self, key: str, raw: Any) -> str:
-        """One slot value as the shopper reads it."""
-        if isinstance(raw, str) and _ISO_DATE.match(raw):
-            day = date.fromisoformat(raw)
-            return self._engine.format_date(self._loc, day, self._date_today, self._full)
-        if isinstance(raw, str) and _ISO_TIME.match(raw):
-            moment = datetime.fromisoformat(raw)
-            return self._engine.format_time(self._loc, moment, self._date_today, self._full)
-        words = self._engine.words(self._loc, key, raw)
-        if words != str(raw) and "{" in words:  # locale words that name placeholders
-            return words.format_map(self)
-        return html.escape(words, quote=False)
-
-    def _statement(self) -> str:
-        today = self._today
-        if today is None:
-            raw = self._slots.get("today")
-            today = (
-                date.fromisoformat(raw) if isinstance(raw, str) and _ISO_DATE.match(raw) else None
-            )
-        if today is None:
-            return ""
-        case_id = self._slots.get("case_id")
-        return self._engine.statement(
-            self._slots, today, case_id=case_id if isinstance(case_id, str) else None
-        )
-
-    def _facts(self) -> str:
-        lines = []
-        for slot in KNOWN_FACTS:
-            raw = self._slots.get(slot)
-            key = f"fact.{slot}"
-            if raw in (None, "") or key not in self._loc.messages:
-                continue
-            if slot == "order_no" and raw == "unknown":
-                continue
-            lines.append(self._loc.messages[key].format(value=self.show(slot, raw)))
-        return "\n".join(lines)
-
-
 class Engine(TypedText):
     """Runs conversations over flows loaded from YAML."""
 
     def __init__(
-        self, bundle: Bundle, tz: str = "Asia/Shanghai", nlu: Understanding | None = None
+        self, bundle: Bundle, tz: str | None = None, nlu: Understanding | None = None
     ) -> None:
         self.bundle = bundle
-        self.tz = ZoneInfo(tz)
+        #: The shoppers' time zone: ``tz`` (the TIMEZONE setting) over the policy's.
+        self.tz = ZoneInfo(tz or bundle.timezone)
+        #: The language of a conversation without a hint (config/policy.yaml).
+        self.default_locale = bundle.default_locale
+        self.texts = Texts(bundle, self.tz)
         self.matcher = Matcher(bundle)
         self.nlu = nlu
         self.thresholds = dict(DEFAULT_THRESHOLDS)
@@ -213,7 +104,7 @@ class Engine(TypedText):
         }
 
     @classmethod
-    def load(cls, root: Path, tz: str = "Asia/Shanghai", cache_dir: Path | None = None) -> Engine:
+    def load(cls, root: Path, tz: str | None = None, cache_dir: Path | None = None) -> Engine:
         """Loads and validates everything under ``root``; raises ``FlowError``.
 
         With ``config/nlu.yaml`` the understanding step is loaded too (its model is trained on the
@@ -279,10 +170,10 @@ class Engine(TypedText):
     # ------------------------------------------------------------------------------------------
     # Public API
 
-    def new_conversation(self, chat_id: int, locale: str = "zh-Hans") -> Conversation:
-        """Returns a fresh conversation at the root state."""
-        if locale not in self.bundle.locales:
-            locale = "zh-Hans"
+    def new_conversation(self, chat_id: int, locale: str | None = None) -> Conversation:
+        """Returns a fresh conversation at the root state (in the default locale if unknown)."""
+        if locale is None or locale not in self.bundle.locales:
+            locale = self.bundle.default_locale
         return Conversation(chat_id=chat_id, state=self.bundle.root, locale=locale)
 
     def text(self, locale: str, key: str, /, **values: object) -> str:
@@ -291,13 +182,21 @@ class Engine(TypedText):
         Values that are dates or datetimes are shown in the locale's format; a ``today`` value
         (a date) is not a placeholder but says which year needs no mention.
         """
-        loc = self._locale(locale)
+        loc = self.texts.locale(locale)
         today = values.pop("today", None)
-        return self._render(loc, key, {}, values, today if isinstance(today, date) else None)
+        return self.texts.render(loc, key, {}, values, today if isinstance(today, date) else None)
 
     def locales(self) -> tuple[str, ...]:
         """Returns the names of the loaded locales."""
         return tuple(self.bundle.locales)
+
+    def words(self, loc: Locale, slot: str, value: Any) -> str:
+        """Shows a slot value in words (locale ``values:``), or as it is."""
+        return self.texts.words(loc, slot, value)
+
+    def statement(self, facts: dict[str, Any], today: date, *, case_id: str | None = None) -> str:
+        """The complaint statement for these facts (see :meth:`Texts.statement`)."""
+        return self.texts.statement(facts, today, case_id=case_id)
 
     def tagged(self, tag: str) -> frozenset[str]:
         """Returns the ids of the states the flows tag with ``tag`` (``tags:``)."""
@@ -305,71 +204,14 @@ class Engine(TypedText):
 
     def button_label(self, locale: str, key: str) -> str:
         """Returns a button label of a locale."""
-        loc = self._locale(locale)
+        loc = self.texts.locale(locale)
         return loc.buttons.get(key, key)
 
     def commands(self, locale: str) -> list[tuple[str, str]]:
         """Returns (command, description) pairs for the command menu (``cmd.<name>`` keys)."""
-        loc = self._locale(locale)
+        loc = self.texts.locale(locale)
         names = ["start", "help", "back", "restart", "cancel", *self.bundle.commands]
         return [(n, loc.messages[f"cmd.{n}"]) for n in names if f"cmd.{n}" in loc.messages]
-
-    def words(self, loc: Locale, slot: str, value: Any) -> str:
-        """Shows a slot value in words (locale ``values:``), or as it is."""
-        table = loc.values.get(slot)
-        if table is not None:
-            key = str(value).lower() if isinstance(value, bool) else str(value)
-            if key in table:
-                return table[key]
-        return str(value)
-
-    def format_date(
-        self, loc: Locale, d: date, today: date | None = None, year: bool = False
-    ) -> str:
-        """A date in the locale's words (``fmt.date``, or ``fmt.date_year`` in another year).
-
-        With ``year`` the year is always shown.
-        """
-        same_year = today is None or d.year == today.year
-        key = "fmt.date_year" if year or not same_year else "fmt.date"
-        template = loc.messages.get(key) or "{year}-{month:02d}-{day:02d}"
-        month_name = loc.values.get("month", {}).get(str(d.month), str(d.month))
-        return template.format(year=d.year, month=d.month, day=d.day, month_name=month_name)
-
-    def format_time(
-        self, loc: Locale, moment: datetime, today: date | None = None, year: bool = False
-    ) -> str:
-        """A date and time in the locale's words (``fmt.time``: ``{date}`` and ``{hm}``)."""
-        local = moment.astimezone(self.tz) if moment.tzinfo else moment
-        template = loc.messages.get("fmt.time") or "{date} {hm}"
-        day = self.format_date(loc, local.date(), today, year)
-        return template.format(date=day, hm=f"{local:%H:%M}")
-
-    def statement(self, facts: dict[str, Any], today: date, *, case_id: str | None = None) -> str:
-        """The complaint statement for these facts (slots, or a stored case's facts).
-
-        Written in ``statement_locale`` (config/policy.yaml; the platform reads Simplified
-        Chinese), whatever language the shopper uses; lines of unknown facts are left out.
-        """
-        loc = self._locale(str(self.bundle.policy.get("statement_locale", "zh-Hans")))
-        days = int(self.bundle.policy.get("seven_day_window_days", 7))
-        items = stmt.lines(
-            facts,
-            today,
-            lambda slot, value: self.words(loc, slot, value),
-            window_days=days,
-            case_id=case_id,
-        )
-        return "\n".join(self._statement_line(loc, item, facts) for item in items)
-
-    def _statement_line(self, loc: Locale, line: stmt.Line, facts: dict[str, Any]) -> str:
-        key = next((k for k in line.keys if k in loc.messages), line.keys[-1])
-        extra = {
-            name: Markup(self._statement_line(loc, v, facts)) if isinstance(v, stmt.Line) else v
-            for name, v in line.values.items()
-        }
-        values = _Values(self, loc, facts, extra, None, full_dates=True)
-        return loc.messages[key].format_map(values).rstrip("\n")
 
     def handle(self, conv: Conversation, event: Event) -> Outcome:
         """Applies one event to a copy of ``conv``; returns it with the replies and effects."""
@@ -388,8 +230,10 @@ class Engine(TypedText):
             updated_at=event.now.timestamp(),
             locale_pinned=conv.locale_pinned,
         )
+        if conv.locale not in self.bundle.locales:  # "" (not chosen yet) or a locale gone
+            conv.locale = self.bundle.default_locale
         before = conv.state
-        loc = self._locale(conv.locale)
+        loc = self.texts.locale(conv.locale)
         turn = Turn(conv, event, loc, event.now.astimezone(self.tz).date())
         conv.step += 1
         if conv.state not in self.bundle.states:
@@ -696,8 +540,9 @@ class Engine(TypedText):
                 today=t.today,
                 policy=self.bundle.policy,
                 case_id=conv.case_id,
-                words=lambda s, v: self.words(t.loc, s, v),
+                words=lambda s, v: self.texts.words(t.loc, s, v),
                 now=t.event.now,
+                tz=self.tz,
             )
             for name in spec.do:
                 actions.ACTIONS[name](ctx)
@@ -725,7 +570,8 @@ class Engine(TypedText):
                 last = i == len(spec.say) - 1
                 t.replies.append(
                     Reply(
-                        self._render(t.loc, key, t.conv.slots, {}, t.today), buttons if last else ()
+                        self.texts.render(t.loc, key, t.conv.slots, {}, t.today),
+                        buttons if last else (),
                     )
                 )
         elif buttons:
@@ -735,7 +581,9 @@ class Engine(TypedText):
                 t.replies.append(Reply(last_reply.text, buttons, html=last_reply.html))
             elif spec.say:
                 t.replies.append(
-                    Reply(self._render(t.loc, spec.say[-1], t.conv.slots, {}, t.today), buttons)
+                    Reply(
+                        self.texts.render(t.loc, spec.say[-1], t.conv.slots, {}, t.today), buttons
+                    )
                 )
 
     def _buttons(self, t: Turn, spec: StateSpec) -> tuple[tuple[Button, ...], ...]:
@@ -751,24 +599,10 @@ class Engine(TypedText):
         return tuple(row for row in rows if row)
 
     def _say(self, t: Turn, key: str, **extra: Any) -> None:
-        t.replies.append(Reply(self._render(t.loc, key, t.conv.slots, extra, t.today)))
+        t.replies.append(Reply(self.texts.render(t.loc, key, t.conv.slots, extra, t.today)))
 
     def _text(self, t: Turn, key: str) -> str:
-        return self._render(t.loc, key, t.conv.slots, {}, t.today)
-
-    def _render(
-        self,
-        loc: Locale,
-        key: str,
-        slots: dict[str, Any],
-        extra: dict[str, Any],
-        today: date | None = None,
-    ) -> str:
-        template = loc.messages.get(key) or self.bundle.locales["zh-Hans"].messages[key]
-        return template.format_map(_Values(self, loc, slots, extra, today))
-
-    def _locale(self, name: str) -> Locale:
-        return self.bundle.locales.get(name) or self.bundle.locales["zh-Hans"]
+        return self.texts.render(t.loc, key, t.conv.slots, {}, t.today)
 
     @staticmethod
     def _outcome(t: Turn, before: str) -> Outcome:

@@ -11,14 +11,12 @@ All times are in Asia/Shanghai. See ``docs/reminders.md``.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.engine.context import ActionContext
 from bot.engine.model import Effect
 
-TZ = ZoneInfo("Asia/Shanghai")
 #: The hour day-based reminders are planned for.
 REMIND_AT = time(10, 0)
 #: Default quiet hours (start, end): reminders falling inside are moved to ``end``.
@@ -47,19 +45,30 @@ OUTPUTS = frozenset(
 # Pure time maths
 
 
-def in_quiet(moment: datetime, quiet: tuple[time, time] = QUIET, tz: ZoneInfo = TZ) -> bool:
+def _zone(moment: datetime, tz: tzinfo | None = None) -> tzinfo:
+    """The zone local times are in: ``tz``, else the aware ``moment``'s own (the shopper's)."""
+    zone = tz or moment.tzinfo
+    if zone is None:
+        raise ValueError("reminder times need an aware datetime or a time zone")
+    return zone
+
+
+def in_quiet(moment: datetime, quiet: tuple[time, time] = QUIET, tz: tzinfo | None = None) -> bool:
     """Tells whether ``moment`` (aware) falls in the quiet hours ``[start, end)`` local time."""
     start, end = quiet
     if start == end:
         return False
-    t = moment.astimezone(tz).time().replace(tzinfo=None)
+    t = moment.astimezone(_zone(moment, tz)).time().replace(tzinfo=None)
     if start < end:
         return start <= t < end
     return t >= start or t < end
 
 
-def after_quiet(moment: datetime, quiet: tuple[time, time] = QUIET, tz: ZoneInfo = TZ) -> datetime:
+def after_quiet(
+    moment: datetime, quiet: tuple[time, time] = QUIET, tz: tzinfo | None = None
+) -> datetime:
     """Returns ``moment`` if it is outside the quiet hours, else the end of that quiet period."""
+    tz = _zone(moment, tz)
     if not in_quiet(moment, quiet, tz):
         return moment
     local = moment.astimezone(tz)
@@ -82,24 +91,26 @@ def window_due(last_iso: str | None, now: datetime) -> datetime | None:
     except ValueError:
         return None
     day = last - timedelta(days=1)
-    if day <= now.astimezone(TZ).date():
+    zone = _zone(now)
+    if day <= now.astimezone(zone).date():
         return None
-    return datetime.combine(day, REMIND_AT, TZ)
+    return datetime.combine(day, REMIND_AT, zone)
 
 
 def seller_due(now: datetime, hours: int) -> datetime:
     """When the seller's response window has passed: ``hours`` after ``now``, out of quiet hours."""
-    return after_quiet(now.astimezone(TZ) + timedelta(hours=hours))
+    return after_quiet(now + timedelta(hours=hours))
 
 
 def refund_due(now: datetime, days: int) -> datetime:
     """Ask about the refund at 10:00 the day after ``days`` full days from ``now`` have passed."""
-    return datetime.combine(now.astimezone(TZ).date() + timedelta(days=days + 1), REMIND_AT, TZ)
+    zone = _zone(now)
+    return datetime.combine(now.astimezone(zone).date() + timedelta(days=days + 1), REMIND_AT, zone)
 
 
 def nudge_due(last_activity: datetime) -> datetime:
     """One gentle nudge 24 h after the last activity (moved out of quiet hours)."""
-    return after_quiet(last_activity.astimezone(TZ) + NUDGE_AFTER)
+    return after_quiet(last_activity + NUDGE_AFTER)
 
 
 def schedule(
@@ -126,7 +137,7 @@ def cancel(kind: str | None) -> Effect:
 def when_iso(due: datetime) -> str:
     """The local time of ``due`` as ISO (``2026-11-26T10:00+08:00``): slots hold times this way
     and the engine shows them in the shopper's language when a message is rendered."""
-    return due.astimezone(TZ).isoformat(timespec="minutes")
+    return due.isoformat(timespec="minutes")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,8 +148,8 @@ def _now(ctx: ActionContext) -> tuple[datetime, bool]:
     """Returns (now, exact). Without ``ctx.now`` the actions plan from ``today`` at noon."""
     now = getattr(ctx, "now", None)
     if isinstance(now, datetime) and now.tzinfo is not None:
-        return now.astimezone(TZ), True
-    return datetime.combine(ctx.today, time(12, 0), TZ), False
+        return now.astimezone(ctx.tz) if ctx.tz else now, True
+    return datetime.combine(ctx.today, time(12, 0), ctx.tz), False
 
 
 def plan_window_reminder(ctx: ActionContext) -> None:

@@ -533,4 +533,4 @@ class TypedText:
 
 
 def _no_frame(intent: str) -> Frame:
-    return Frame(text="", lang="zh-Hans", lang_sure=False, intents=((intent, 1.0),))
+    return Frame(text="", lang="", lang_sure=False, intents=((intent, 1.0),))

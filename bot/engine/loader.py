@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.engine.locales import merge_locale, read_locale
 from bot.engine.parse import parse_route, parse_state, read_flow
@@ -35,7 +36,15 @@ from bot.engine.spec import (
 from bot.engine.validate import validate_graph, validate_understanding
 from bot.yamlsrc import Node, YamlError, load_yaml
 
-__all__ = ["FlowError", "load_bundle"]
+__all__ = ["REQUIRED_POLICY", "FlowError", "load_bundle"]
+
+#: Policy entries every tree needs, with what they are for (the one place these are set).
+REQUIRED_POLICY = {
+    "hedge": "the wording that hedges numbers",
+    "default_locale": "the language of a new conversation without a hint",
+    "statement_locale": "the language the complaint statement is written in",
+    "timezone": "the shoppers' time zone: dates, reminders, quiet hours",
+}
 
 BUILTIN_COMMANDS = ("start", "restart", "cancel", "help", "back")
 
@@ -191,8 +200,15 @@ def load_bundle(root: Path) -> Bundle:
             locales[name] = loc
         else:
             merge_locale(locales[name], loc, out)
-    if "zh-Hans" not in locales:
-        out.add(str(root / "locales" / "zh-Hans.yaml"), 0, "", "", "the zh-Hans locale is required")
+    default_locale = str(policy.get("default_locale", ""))
+    if default_locale and default_locale not in locales:
+        out.add(
+            str(root / "locales" / f"{default_locale}.yaml"),
+            0,
+            "",
+            "",
+            f"the default locale `{default_locale}` (policy default_locale) has no file",
+        )
 
     slot_names = {st.slot.name for st in states.values() if st.slot}
     for st in states.values():
@@ -219,6 +235,9 @@ def load_bundle(root: Path) -> Bundle:
         facts,
         small_talk,
         nlu_intents,
+        default_locale=default_locale,
+        statement_locale=str(policy.get("statement_locale", default_locale)),
+        timezone=str(policy.get("timezone", "")),
     )
     if not out.unparsed:
         validate_graph(bundle, state_lines, out)
@@ -276,10 +295,16 @@ def _read_policy(path: Path, out: Collector) -> dict[str, Any]:
                 "",
                 f"policy `{k}` must be a number or text",
             )
-    if "hedge" not in raw:
-        out.add(
-            str(path), 1, "", "", "policy `hedge` (the wording that hedges numbers) is required"
-        )
+    for key, what in REQUIRED_POLICY.items():
+        if key not in raw:
+            out.add(str(path), 1, "", "", f"policy `{key}` ({what}) is required")
+    zone = raw.get("timezone")
+    if isinstance(zone, str):
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            line = raw.line_of("timezone") if isinstance(raw, Node) else 0
+            out.add(str(path), line, "", "", f"policy `timezone`: unknown time zone {zone!r}")
     return dict(raw)
 
 

@@ -30,7 +30,8 @@ class Conversation:
     step: int = 0
     #: Consecutive failed answers to the current slot prompt.
     misses: int = 0
-    locale: str = "zh-Hans"
+    #: The conversation's language ("": the default locale of config/policy.yaml).
+    locale: str = ""
     #: Store version for optimistic concurrency; the store bumps it on save.
     version: int = 0
     #: Callback data applied last (to swallow double taps).
@@ -72,7 +73,7 @@ class Conversation:
             back=list(data.get("back") or []),
             step=int(data.get("step", 0)),
             misses=int(data.get("misses", 0)),
-            locale=str(data.get("locale", "zh-Hans")),
+            locale=str(data.get("locale", "")),
             version=int(data.get("version", 0)),
             last_cb=str(data.get("last_cb", "")),
             case_id=data.get("case_id"),

@@ -150,6 +150,11 @@ class Bundle:
     small_talk: dict[str, str] = field(default_factory=dict)
     #: The intents of the understanding step (config/nlu.yaml); empty without one.
     nlu_intents: frozenset[str] = frozenset()
+    #: From config/policy.yaml: the language of a conversation without a hint (also the locale
+    #: every other must match key for key), the statement's language, the shoppers' time zone.
+    default_locale: str = ""
+    statement_locale: str = ""
+    timezone: str = ""
 
     def tagged(self, tag: str) -> frozenset[str]:
         """The ids of the states with ``tag`` in their ``tags:``."""

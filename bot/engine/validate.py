@@ -157,7 +157,7 @@ def validate_graph(b: Bundle, state_lines: dict[str, dict[str, int]], out: Colle
             nxt = states[cur].branch[-1].to
             cur, hops = nxt, hops + 1
 
-    _check_locale_parity(b.locales, out)
+    _check_locale_parity(b.locales, b.default_locale, out)
     _check_statement(b, out)
     _check_reminder_tags(b, out)
 
@@ -254,7 +254,7 @@ def _check_statement(b: Bundle, out: Collector) -> None:
     )
     if not uses:
         return
-    name = str(b.policy.get("statement_locale", "zh-Hans"))
+    name = b.statement_locale
     loc = b.locales.get(name)
     if loc is None:
         out.add("config/policy.yaml", 0, "", "", f"statement_locale `{name}` is not a locale")
@@ -274,9 +274,9 @@ def _check_statement(b: Bundle, out: Collector) -> None:
             )
 
 
-def _check_locale_parity(locales: dict[str, Locale], out: Collector) -> None:
-    """Every locale has the keys of zh-Hans (and no others), with the same placeholders."""
-    base = locales.get("zh-Hans")
+def _check_locale_parity(locales: dict[str, Locale], default: str, out: Collector) -> None:
+    """Every locale has the keys of the default one (and no others), same placeholders."""
+    base = locales.get(default)
     if base is None:
         return
     for loc in locales.values():

@@ -23,7 +23,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.chats import shanghai_clock
+from bot.chats import zone_clock
 from bot.config import Settings, configure_logging
 from bot.engine.model import Outcome
 from bot.reminders import ReminderScheduler
@@ -84,11 +84,11 @@ def build_application(
             for _ in range(shards)
         ]
     )
-    service = service or Service(engine, store, shanghai_clock(settings.timezone))
+    service = service or Service(engine, store, zone_clock(engine.tz))
 
     async def post_init(app: Application) -> None:  # type: ignore[type-arg]
-        """Registers the Chinese command menu."""
-        commands = [BotCommand(name, text) for name, text in engine.commands("zh-Hans")]
+        """Registers the command menu, in the default language."""
+        commands = [BotCommand(name, text) for name, text in engine.commands(engine.default_locale)]
         try:
             await app.bot.set_my_commands(commands)
         except TelegramError as exc:
@@ -135,7 +135,7 @@ def _prepare(settings: Settings) -> tuple[EngineLike, Store] | int:
         print("TELEGRAM_BOT_TOKEN is not set; get one from @BotFather.", file=sys.stderr)
         return 2
     try:
-        engine = Engine.load(ROOT, tz=settings.timezone)
+        engine = Engine.load(ROOT, tz=settings.timezone or None)
     except LOAD_ERRORS as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -151,7 +151,7 @@ def _assemble(settings: Settings, engine: EngineLike, store: Store) -> Applicati
     """Builds the application with everything a production bot runs: agents and the hook."""
     from bot import agents
 
-    service = Service(engine, store, shanghai_clock(settings.timezone))
+    service = Service(engine, store, zone_clock(engine.tz))
     app = build_application(settings, engine, store, service=service)
     agents.install(app, service, settings)
     install_reminders(app, service, settings)
@@ -164,7 +164,9 @@ def install_reminders(app: Application, service: Service, settings: Settings) ->
     async def send(chat_id: int, outcome: Outcome) -> None:
         await deliver(app.bot, chat_id, outcome.replies, raise_forbidden=True)
 
-    scheduler = ReminderScheduler(service.store, service, send, service.clock, tz=settings.timezone)
+    scheduler = ReminderScheduler(
+        service.store, service, send, service.clock, tz=str(service.engine.tz)
+    )
     previous_init, previous_shutdown = app.post_init, app.post_shutdown
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]

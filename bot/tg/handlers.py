@@ -35,7 +35,11 @@ class Deps:
 
     service: Service
     engine: EngineLike
-    locale: str = "zh-Hans"
+
+    @property
+    def locale(self) -> str:
+        """The language of messages to chats with no conversation (groups, errors)."""
+        return self.engine.default_locale
 
 
 def deps(context: ContextTypes.DEFAULT_TYPE) -> Deps:
@@ -198,7 +202,10 @@ async def _run(
 def _language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
     """The locale a new conversation starts in, from the shopper's Telegram language."""
     user = update.effective_user
-    return pick_locale(user.language_code if user else None, deps(context).engine.locales())
+    engine = deps(context).engine
+    return pick_locale(
+        user.language_code if user else None, engine.locales(), engine.default_locale
+    )
 
 
 def _addressed(message: Message, context: ContextTypes.DEFAULT_TYPE) -> bool:

@@ -18,7 +18,7 @@ import pytest
 from telegram.ext import Application
 
 from bot.agents import AgentDesk, install
-from bot.chats import shanghai_clock
+from bot.chats import zone_clock
 from bot.service import Service
 from bot.store.base import Store
 from bot.store.sqlite import open_store
@@ -36,7 +36,7 @@ async def agent_bot(
     """Starts the bot with agents installed; yields the app, the desk and the store."""
     settings = settings_for(bot_api, data_dir, **extra)
     store = open_store(data_dir)
-    service = Service(engine(), store, shanghai_clock(settings.timezone))
+    service = Service(engine(), store, zone_clock(engine().tz))
     app = build_application(settings, engine(), store, limits=FAST, service=service)
     desk = install(app, service, settings)
     async with started(app):

@@ -12,12 +12,20 @@ from bot.config import ConfigError, RedactingFormatter, load_settings, read_env_
 TOKEN = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
 
 
+def test_the_default_zone_is_the_policys() -> None:
+    from bot.config import policy_timezone
+    from tests.e2e.harness import engine
+
+    assert policy_timezone() == "Asia/Shanghai"
+    assert str(engine().tz) == policy_timezone()
+
+
 def test_defaults_without_anything() -> None:
     s = load_settings({}, None)
     assert s.token is None and not s.has_token
     assert s.api_url == "https://api.telegram.org"
     assert s.data_dir == Path("data")
-    assert s.timezone == "Asia/Shanghai"
+    assert s.timezone == ""  # the zone of config/policy.yaml, which the engine resolves
     assert s.concurrency >= 1
 
 

@@ -24,6 +24,8 @@ class StubEngine:
 
     def __init__(self) -> None:
         self.seen: list[tuple[int, str]] = []
+        self.tz = ZoneInfo("Asia/Shanghai")
+        self.default_locale = "zh-Hans"
 
     def new_conversation(self, chat_id: int, locale: str = "zh-Hans") -> Conversation:
         return Conversation(chat_id=chat_id, state="menu.start", locale=locale)
