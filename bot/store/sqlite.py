@@ -6,8 +6,11 @@ called from worker threads), autocommit mode with explicit ``BEGIN IMMEDIATE …
 Durability: WAL journal with ``synchronous=NORMAL`` — a committed update survives a crash or
 ``kill -9`` of the process; on power loss the last few commits may be lost, never corrupted.
 
-Start-up cost is independent of the data size: open, four PRAGMAs, read ``user_version`` and
-apply missing migrations (:mod:`bot.store.migrations`). Nothing scans the conversations.
+The module is split by what it does (issue 13, no module over 500 lines). Here: the store
+class (connection, lock, transactions, the queries) and :func:`open_store`. Opening the file
+and translating SQLite's errors live in :mod:`bot.store.factory`. The schema and its migrations
+live in :mod:`bot.store.migrations`, and the rows one :meth:`SqliteStore.commit` writes live in
+:mod:`bot.store.writes`.
 
 Bounded growth:
 
@@ -19,7 +22,7 @@ Bounded growth:
 SQLite errors that mean "the data directory cannot be used" (disk full, read-only, cannot
 open, I/O error, locked, not a database) become :class:`~bot.store.base.StoreUnavailable` with
 a one-line message naming the file; other SQLite errors become
-:class:`~bot.store.base.StoreError`.
+:class:`~bot.store.base.StoreError` (:func:`bot.store.factory.translate`).
 """
 
 from __future__ import annotations
@@ -37,7 +40,6 @@ from bot.engine.model import Conversation
 from bot.store.base import (
     CASE_DONE,
     CHAT_FLAG_DEFAULTS,
-    LOG_KEEP_PER_CHAT,
     REMINDER_FINAL,
     Case,
     Changes,
@@ -48,28 +50,15 @@ from bot.store.base import (
     Reminder,
     Store,
     StoreError,
-    StoreUnavailable,
-    UnknownCase,
-    VersionConflict,
-    anonymized_fields,
-    anonymized_timeline,
 )
+from bot.store.factory import DB_NAME as DB_NAME  # re-exported: tests and bench name the file
+from bot.store.factory import connect, data_file, translate
 from bot.store.memory import MemoryStore
-from bot.store.migrations import SCHEMA_VERSION, migrate, schema_version
-
-#: The database file's name inside the data directory.
-DB_NAME = "bot.sqlite3"
-
-_BUSY_TIMEOUT_MS = 5000
-_BOOL_FLAGS = ("blocked", "reminders_consent")
+from bot.store.writes import CASE_COLS as _CASE_COLS
+from bot.store.writes import forget, set_flag, write_changes
 
 _REMINDER_COLS = "id, chat_id, kind, due, payload, status, created_at"
 _OUTBOX_COLS = "id, kind, payload, attempts, next_at, status, last_error"
-_CASE_COLS = "case_id, chat_id, status, created_at, updated_at, fields, timeline, version"
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def open_store(data_dir: Path | None) -> Store:
@@ -90,72 +79,17 @@ class SqliteStore:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._closed = False
-        try:
-            if read_only:
-                uri = self.path.resolve().as_uri() + "?mode=ro"
-                conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-            else:
-                conn = sqlite3.connect(
-                    str(self.path), isolation_level=None, check_same_thread=False
-                )
-        except sqlite3.Error as exc:
-            raise self._translate(exc) from exc
-        self._conn = conn
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS:d}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            if read_only:
-                if schema_version(conn) != SCHEMA_VERSION:
-                    raise StoreError(
-                        f"{self.path}: schema version {schema_version(conn)}, "
-                        f"expected {SCHEMA_VERSION} (open it read-write once to migrate)"
-                    )
-            else:
-                conn.execute("PRAGMA journal_mode = WAL").fetchone()
-                conn.execute("PRAGMA synchronous = NORMAL")
-                migrate(conn)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise self._translate(exc) from exc
-        except BaseException:
-            conn.close()
-            raise
+        self._conn = connect(self.path, read_only=read_only)
 
     @classmethod
     def open(cls, data_dir: Path) -> SqliteStore:
         """Opens ``data_dir/bot.sqlite3``, creating the directory and the schema as needed."""
-        data_dir = Path(data_dir)
-        try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise StoreUnavailable(f"cannot create data directory {data_dir}: {reason}") from exc
-        return cls(data_dir / DB_NAME)
+        return cls(data_file(data_dir))
 
     # -- plumbing -----------------------------------------------------------------------------
 
     def _translate(self, exc: sqlite3.Error) -> StoreError:
-        code = getattr(exc, "sqlite_errorcode", None)
-        primary = code & 0xFF if isinstance(code, int) else None
-        where = str(self.path)
-        if primary == sqlite3.SQLITE_FULL:
-            return StoreUnavailable(f"storage full: cannot write {where} (free some disk space)")
-        if primary in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM):
-            return StoreUnavailable(
-                f"storage read-only: cannot write {where} (check the data directory's permissions)"
-            )
-        if primary == sqlite3.SQLITE_CANTOPEN:
-            return StoreUnavailable(
-                f"cannot open {where} (does the data directory exist and is it writable?)"
-            )
-        if primary == sqlite3.SQLITE_IOERR:
-            return StoreUnavailable(f"disk I/O error on {where}")
-        if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-            return StoreUnavailable(f"{where} is locked by another process")
-        if primary in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
-            return StoreUnavailable(f"{where} is not a usable bot database (corrupt?)")
-        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
-        return StoreError(f"storage error on {where}: {first_line}")
+        return translate(self.path, exc)
 
     @contextmanager
     def _guard(self) -> Iterator[sqlite3.Connection]:
@@ -196,138 +130,22 @@ class SqliteStore:
 
     def commit(self, changes: Changes) -> None:
         """Writes ``changes`` in one transaction; sets the new version on the conversation."""
-        conv = changes.conversation
         now = time.time()
-        expected = changes.expected_version
-        reminder_ids: list[int] = []
-        outbox_ids: list[int] = []
         with self._tx() as conn:
-            if conv is not None:
-                data = conv.to_dict()
-                data.pop("version", None)
-                blob = _dumps(data)
-                if expected == 0:
-                    cur = conn.execute(
-                        "INSERT INTO conversations (chat_id, state, data, version, updated_at) "
-                        "VALUES (?, ?, ?, 1, ?) ON CONFLICT (chat_id) DO NOTHING",
-                        (conv.chat_id, conv.state, blob, conv.updated_at),
-                    )
-                else:
-                    cur = conn.execute(
-                        "UPDATE conversations SET state = ?, data = ?, version = ?, "
-                        "updated_at = ? WHERE chat_id = ? AND version = ?",
-                        (conv.state, blob, expected + 1, conv.updated_at, conv.chat_id, expected),
-                    )
-                if cur.rowcount != 1:
-                    row = conn.execute(
-                        "SELECT version FROM conversations WHERE chat_id = ?", (conv.chat_id,)
-                    ).fetchone()
-                    stored = int(row[0]) if row is not None else 0
-                    raise VersionConflict(
-                        f"conversation {conv.chat_id}: stored version {stored}, expected {expected}"
-                    )
-            for chat_id, kind in changes.reminders_cancel:
-                if kind is None:
-                    conn.execute(
-                        "UPDATE reminders SET status = 'cancelled' "
-                        "WHERE chat_id = ? AND status = 'pending'",
-                        (chat_id,),
-                    )
-                else:
-                    conn.execute(
-                        "UPDATE reminders SET status = 'cancelled' "
-                        "WHERE chat_id = ? AND status = 'pending' AND kind = ?",
-                        (chat_id, kind),
-                    )
-            for rem in changes.reminders_add:
-                cur = conn.execute(
-                    "INSERT INTO reminders (chat_id, kind, due, payload, status, created_at) "
-                    "VALUES (?, ?, ?, ?, 'pending', ?)",
-                    (rem.chat_id, rem.kind, rem.due, _dumps(rem.payload), rem.created_at or now),
-                )
-                reminder_ids.append(int(cur.lastrowid or 0))
-            if changes.log:
-                conn.executemany(
-                    "INSERT INTO event_log (chat_id, at, kind, state_before, state_after) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [(e.chat_id, e.at, e.kind, e.state_before, e.state_after) for e in changes.log],
-                )
-                for chat_id in {e.chat_id for e in changes.log}:
-                    conn.execute(
-                        "DELETE FROM event_log WHERE chat_id = ? AND id <= ("
-                        "SELECT id FROM event_log WHERE chat_id = ? "
-                        "ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                        (chat_id, chat_id, LOG_KEEP_PER_CHAT),
-                    )
-            for c in changes.cases:
-                row = (
-                    c.chat_id,
-                    c.status,
-                    c.created_at,
-                    c.updated_at,
-                    _dumps(c.fields),
-                    _dumps(c.timeline),
-                )
-                if c.version == 0:
-                    cur = conn.execute(
-                        f"INSERT INTO cases ({_CASE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, 1) "
-                        "ON CONFLICT (case_id) DO NOTHING",
-                        (c.case_id, *row),
-                    )
-                else:
-                    cur = conn.execute(
-                        "UPDATE cases SET chat_id = ?, status = ?, created_at = ?, "
-                        "updated_at = ?, fields = ?, timeline = ?, version = version + 1 "
-                        "WHERE case_id = ? AND version = ?",
-                        (*row, c.case_id, c.version),
-                    )
-                if cur.rowcount != 1:
-                    found = conn.execute(
-                        "SELECT version FROM cases WHERE case_id = ?", (c.case_id,)
-                    ).fetchone()
-                    held = int(found[0]) if found is not None else 0
-                    raise VersionConflict(
-                        f"case {c.case_id}: stored version {held}, read at {c.version}"
-                    )
-            for ev in changes.evidence:
-                try:
-                    conn.execute(
-                        "INSERT INTO evidence (case_id, media, file_id, at) VALUES (?, ?, ?, ?)",
-                        (ev.case_id, ev.media, ev.file_id, ev.at),
-                    )
-                except sqlite3.IntegrityError as exc:
-                    raise UnknownCase(f"evidence for unknown case {ev.case_id}") from exc
-            if changes.misses:
-                conn.executemany(
-                    "INSERT INTO nlu_misses (chat_id, at, text, state, locale, guess) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (m.chat_id, m.at, m.text, m.state, m.locale, _dumps(m.guess))
-                        for m in changes.misses
-                    ],
-                )
-            for item in changes.outbox:
-                cur = conn.execute(
-                    "INSERT INTO outbox (kind, payload, attempts, next_at, status, last_error) "
-                    "VALUES (?, ?, ?, ?, 'pending', ?)",
-                    (item.kind, _dumps(item.payload), item.attempts, item.next_at, item.last_error),
-                )
-                outbox_ids.append(int(cur.lastrowid or 0))
-            for chat_id, name, value in changes.chat_flags:
-                _set_flag(conn, chat_id, name, value)
-            forgotten = _forget(conn, changes.forget_chat) if changes.forget_chat else {}
+            written = write_changes(conn, changes, now)
         # Committed: reflect the store's assignments on the caller's objects.
-        changes.forgotten = forgotten
+        changes.forgotten = written.forgotten
+        conv = changes.conversation
         if conv is not None:
-            conv.version = expected + 1
+            conv.version = changes.expected_version + 1
         for case in changes.cases:
             case.version += 1
-        for rem, rid in zip(changes.reminders_add, reminder_ids, strict=True):
+        for rem, rid in zip(changes.reminders_add, written.reminder_ids, strict=True):
             rem.id = rid
             rem.status = "pending"
             if not rem.created_at:
                 rem.created_at = now
-        for item, oid in zip(changes.outbox, outbox_ids, strict=True):
+        for item, oid in zip(changes.outbox, written.outbox_ids, strict=True):
             item.id = oid
             item.status = "pending"
 
@@ -539,7 +357,7 @@ class SqliteStore:
     def set_chat_flag(self, chat_id: int, name: str, value: Any) -> None:
         """Sets one chat flag (known flags are columns, others live in a JSON column)."""
         with self._tx() as conn:
-            _set_flag(conn, chat_id, name, value)
+            set_flag(conn, chat_id, name, value)
 
     def chat_flags(self, chat_id: int) -> dict[str, Any]:
         """Returns the chat's flags over :data:`CHAT_FLAG_DEFAULTS`."""
@@ -561,7 +379,7 @@ class SqliteStore:
     def forget(self, chat_id: int) -> dict[str, int]:
         """Deletes the chat's personal data in one transaction; returns counts."""
         with self._tx() as conn:
-            return _forget(conn, chat_id)
+            return forget(conn, chat_id)
 
     def purge_closed_cases(self, before: float) -> int:
         """Deletes closed/resolved cases (evidence by cascade) last updated before ``before``."""
@@ -614,50 +432,3 @@ class SqliteStore:
                 self._conn.execute("PRAGMA analysis_limit = 400")
                 self._conn.execute("PRAGMA optimize")
             self._conn.close()
-
-
-def _set_flag(conn: sqlite3.Connection, chat_id: int, name: str, value: Any) -> None:
-    conn.execute("INSERT INTO chats (chat_id) VALUES (?) ON CONFLICT DO NOTHING", (chat_id,))
-    if name in _BOOL_FLAGS:
-        conn.execute(f"UPDATE chats SET {name} = ? WHERE chat_id = ?", (int(bool(value)), chat_id))
-    elif name == "language":
-        conn.execute(
-            "UPDATE chats SET language = ? WHERE chat_id = ?",
-            (None if value is None else str(value), chat_id),
-        )
-    else:
-        row = conn.execute("SELECT extra FROM chats WHERE chat_id = ?", (chat_id,)).fetchone()
-        extra = json.loads(row[0])
-        extra[name] = value
-        conn.execute("UPDATE chats SET extra = ? WHERE chat_id = ?", (_dumps(extra), chat_id))
-
-
-def _forget(conn: sqlite3.Connection, chat_id: int) -> dict[str, int]:
-    counts = {
-        "conversations": conn.execute(
-            "DELETE FROM conversations WHERE chat_id = ?", (chat_id,)
-        ).rowcount,
-        "reminders": conn.execute("DELETE FROM reminders WHERE chat_id = ?", (chat_id,)).rowcount,
-        "log": conn.execute("DELETE FROM event_log WHERE chat_id = ?", (chat_id,)).rowcount,
-        "misses": conn.execute("DELETE FROM nlu_misses WHERE chat_id = ?", (chat_id,)).rowcount,
-        "evidence": conn.execute(
-            "DELETE FROM evidence WHERE case_id IN (SELECT case_id FROM cases WHERE chat_id = ?)",
-            (chat_id,),
-        ).rowcount,
-        "cases": 0,
-    }
-    rows = conn.execute(
-        "SELECT case_id, fields, timeline FROM cases WHERE chat_id = ?", (chat_id,)
-    ).fetchall()
-    for case_id, fields, timeline in rows:
-        conn.execute(
-            "UPDATE cases SET chat_id = 0, fields = ?, timeline = ?, version = version + 1 "
-            "WHERE case_id = ?",
-            (
-                _dumps(anonymized_fields(json.loads(fields))),
-                _dumps(anonymized_timeline(json.loads(timeline))),
-                case_id,
-            ),
-        )
-    counts["cases"] = len(rows)
-    return counts
