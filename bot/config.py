@@ -20,6 +20,8 @@ OPERATOR_CHAT_ID      chat where cases are announced to human agents
 OPERATOR_IDS          comma-separated Telegram user ids allowed to act as agents
 CONCURRENCY           updates handled at the same time (see docs/telegram.md), default 8
 TIMEZONE              IANA zone for dates the shopper types (default: config/policy.yaml timezone)
+SEND_RATE_LIMIT       messages per second the bot sends across all chats, default 30, 0 = no cap
+CHAT_RATE_LIMIT       messages per second to one private chat, default 1, 0 = no cap
 ====================  =============================================================
 """
 
@@ -68,6 +70,11 @@ class Settings:
     intervention_hook: str | None = field(default=None, repr=False)
     #: Closed cases older than this many days are purged (``python -m bot purge``).
     retention_days: int = 180
+    #: Messages per second across all chats (Telegram's default allowance); 0 = no cap of ours.
+    send_rate_limit: float = 30.0
+    #: Messages per second to one private chat; 0 = no cap of ours. 429 answers are always
+    #: waited out and retried, whatever these two say.
+    chat_rate_limit: float = 1.0
 
     @property
     def has_token(self) -> bool:
@@ -181,7 +188,27 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = None) -> S
         timezone=timezone,
         intervention_hook=_hook(get("INTERVENTION_HOOK")),
         retention_days=_int("RETENTION_DAYS", get("RETENTION_DAYS") or "180", 1, 36500),
+        send_rate_limit=_rate("SEND_RATE_LIMIT", get("SEND_RATE_LIMIT") or "30"),
+        chat_rate_limit=_rate("CHAT_RATE_LIMIT", get("CHAT_RATE_LIMIT") or "1"),
     )
+
+
+#: Above this a cap is no cap: Telegram's paid broadcasts allow up to 1000 messages a second.
+_MAX_RATE = 100_000.0
+
+
+def _rate(name: str, value: str) -> float:
+    """Validates a messages-per-second setting: a number from 0 (no cap) upwards."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not 0 <= number <= _MAX_RATE:  # also rejects nan and inf
+        raise ConfigError(
+            f"{name} must be messages per second, a number from 0 (no limit) to "
+            f"{_MAX_RATE:.0f}, got {value!r}"
+        )
+    return number
 
 
 def _hook(value: str | None) -> str | None:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from bot.chats import ChatLocks, Clock, chat_hash, zone_clock
 from bot.engine.model import Conversation, Effect, Event, Outcome, Reply
+from bot.engine.replies import one_message_per_turn
 from bot.store.base import (
     Case,
     Changes,
@@ -87,8 +88,8 @@ class Desk(Protocol):
 def _buttons_last(replies: tuple[Reply, ...], extra: tuple[Reply, ...]) -> tuple[Reply, ...]:
     """Appends the service's replies; the step's buttons move under them (text, then buttons).
 
-    (The case record after "📁 你的申诉材料", the agent's answer after "我来帮你找人工客服":
-    the options belong at the end of what is said.)
+    (The case record after "📁 你的申诉材料", the agent's answer after "我帮你看看有没有人工客服
+    能接手": the options belong at the end of what is said.)
     """
     if not extra or not replies or not replies[-1].buttons or any(r.buttons for r in extra):
         return replies + extra
@@ -143,14 +144,14 @@ class Service:
         The desk's work never costs the shopper their reply: a failure there is logged.
         """
         outcome = await self.handle_update(chat_id, event, locale_hint)
-        if self.desk is None:
-            return outcome
-        try:
-            extra = await self.desk.after(chat_id, outcome)
-        except Exception:
-            log.exception("agent work failed case=%s", outcome.conversation.case_id or "-")
-            extra = ()
-        return replace(outcome, replies=outcome.replies + extra) if extra else outcome
+        extra: tuple[Reply, ...] = ()
+        if self.desk is not None:
+            try:
+                extra = await self.desk.after(chat_id, outcome)
+            except Exception:
+                log.exception("agent work failed case=%s", outcome.conversation.case_id or "-")
+        # One message per turn: what the turn says goes out as few messages as it fits in.
+        return replace(outcome, replies=one_message_per_turn(outcome.replies + extra))
 
     async def handle_update(
         self,

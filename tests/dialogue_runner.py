@@ -7,8 +7,10 @@ Each step's failure message names the file and the step, and shows what the bot 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +18,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from bot.engine.engine import Engine
-from bot.engine.model import Button, Conversation, Event, Outcome
+from bot.engine.model import Button, Conversation, Event, Outcome, Reply
 from bot.service import Service
 from bot.store.memory import MemoryStore
 from tests import statement_rubric
@@ -172,10 +174,41 @@ async def _play(
                 raise TranscriptError(f"{where}: expected effect {kind!r}, got {kinds}{said}")
         if not outcome.replies and not any(e.kind == "toast" for e in outcome.effects):
             raise TranscriptError(f"{where}: the bot stayed silent")
+        wasted = more_messages_than_needed(outcome.replies, media_turn=event.kind == "media")
+        if wasted:
+            raise TranscriptError(f"{where}: {wasted}{said}")
         shown = _buttons_of(outcome)
         if shown:
             earlier.extend(current)
             current = shown
+
+
+def more_messages_than_needed(replies: Sequence[Reply], *, media_turn: bool) -> str | None:
+    """Says why a turn sends more messages than it must (``None`` when it does not).
+
+    Two consecutive messages of one turn must be one unless the first carries buttons, one is
+    an edit, they would pass Telegram's 4096 characters together, or one of them has to stand
+    alone: the complaint statement (to copy) or, in a turn that received a file, its
+    acknowledgement. Judged here on what the shopper sees, not on the engine's own flags.
+    """
+    for first, second in pairwise(replies):
+        if first.mode != "send" or second.mode != "send" or not first.text or not second.text:
+            continue
+        if first.buttons or first.html != second.html:
+            continue
+        if _utf16(first.text) + 2 + _utf16(second.text) > 4096:
+            continue
+        if media_turn or any(statement_rubric.statement_of(r.text or "") for r in (first, second)):
+            continue
+        return f"two messages that fit in one: {first.text[:40]!r} then {second.text[:40]!r}"
+    for reply in replies:
+        if reply.alone and not media_turn and not statement_rubric.statement_of(reply.text or ""):
+            return f"a message kept alone without a reason: {(reply.text or '')[:40]!r}"
+    return None
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _as_list(value: Any) -> list[str]:

@@ -9,6 +9,7 @@ is a small record, never a model kept alive in the machine.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -448,7 +449,8 @@ class Engine(TypedText):
             ids.append([media, ev.file_id])
             conv.slots["evidence_ids"] = ids[-EVIDENCE_LIMIT:]
         t.effects.append(Effect("evidence", {"media": media, "file_id": ev.file_id}))
-        self._say(t, f"sys.media_ack.{media}", n=counts[media])
+        # Its own message: one "got it" per file, even when the shopper sends an album.
+        self._say(t, f"sys.media_ack.{media}", alone=True, n=counts[media])
 
     def _on_reminder(self, t: Turn) -> None:
         """Moves to the reminder's follow-up question, as if the shopper had asked."""
@@ -572,17 +574,21 @@ class Engine(TypedText):
                     Reply(
                         self.texts.render(t.loc, key, t.conv.slots, {}, t.today),
                         buttons if last else (),
+                        alone=key in self.texts.alone,
                     )
                 )
         elif buttons:
             # Re-attach the options to the last thing said, so they stay on screen.
             if t.replies and t.replies[-1].mode == "send" and not t.replies[-1].buttons:
                 last_reply = t.replies.pop()
-                t.replies.append(Reply(last_reply.text, buttons, html=last_reply.html))
+                t.replies.append(replace(last_reply, buttons=buttons))
             elif spec.say:
+                key = spec.say[-1]
                 t.replies.append(
                     Reply(
-                        self.texts.render(t.loc, spec.say[-1], t.conv.slots, {}, t.today), buttons
+                        self.texts.render(t.loc, key, t.conv.slots, {}, t.today),
+                        buttons,
+                        alone=key in self.texts.alone,
                     )
                 )
 
@@ -598,8 +604,9 @@ class Engine(TypedText):
         )
         return tuple(row for row in rows if row)
 
-    def _say(self, t: Turn, key: str, **extra: Any) -> None:
-        t.replies.append(Reply(self.texts.render(t.loc, key, t.conv.slots, extra, t.today)))
+    def _say(self, t: Turn, key: str, *, alone: bool = False, **extra: Any) -> None:
+        text = self.texts.render(t.loc, key, t.conv.slots, extra, t.today)
+        t.replies.append(Reply(text, alone=alone))
 
     def _text(self, t: Turn, key: str) -> str:
         return self.texts.render(t.loc, key, t.conv.slots, {}, t.today)

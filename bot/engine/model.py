@@ -122,13 +122,16 @@ class Reply:
     ``mode="send"`` sends a new message. ``mode="edit"`` changes the message that carried the
     tapped button: with ``text`` it replaces the text, with ``text=None`` it only removes the
     buttons (so an old menu cannot be tapped twice). ``html`` says the text is Telegram HTML
-    (user-typed values inside it are already escaped).
+    (user-typed values inside it are already escaped). ``alone`` keeps the reply a message of
+    its own (a statement to copy, an evidence acknowledgement) when a turn's replies are joined
+    into one message (:mod:`bot.engine.replies`).
     """
 
     text: str | None
     buttons: tuple[tuple[Button, ...], ...] = ()
     mode: Literal["send", "edit"] = "send"
     html: bool = True
+    alone: bool = False
 
 
 @dataclass(frozen=True, slots=True)

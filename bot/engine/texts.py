@@ -142,6 +142,14 @@ class Texts:
         self.tz = tz
         self.default_locale = bundle.default_locale
         self.statement_locale = bundle.statement_locale
+        #: Messages that show the complaint statement: sent as messages of their own, so the
+        #: shopper copies the statement and nothing else.
+        self.alone = frozenset(
+            key
+            for loc in self.locales.values()
+            for key, template in loc.messages.items()
+            if "{statement}" in template
+        )
 
     def words(self, loc: Locale, slot: str, value: Any) -> str:
         """Shows a slot value in words (locale ``values:``), or as it is."""

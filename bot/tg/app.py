@@ -65,7 +65,9 @@ def build_application(
     """
     if not settings.token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set; get one from @BotFather.")
-    limits = limits or Limits()
+    limits = limits or Limits(
+        overall_per_second=settings.send_rate_limit, chat_per_second=settings.chat_rate_limit
+    )
     api = settings.api_url.rstrip("/")
     # Measured (docs/performance.md): a little more than two connections per update in flight
     # (a tap's answer and reply go out together), split into pools of about eight.

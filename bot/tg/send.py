@@ -6,21 +6,18 @@ import logging
 from collections.abc import Sequence
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
-from telegram.constants import MessageLimit, ParseMode
+from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.chats import chat_hash
 from bot.engine.model import Button, Reply
+from bot.engine.replies import MESSAGE_LIMIT, tg_len
 
 log = logging.getLogger(__name__)
 
-#: Telegram's limit on one message's text (counted in UTF-16 code units to be safe).
-TEXT_LIMIT = int(MessageLimit.MAX_TEXT_LENGTH)
-
-
-def tg_len(text: str) -> int:
-    """Returns the length of ``text`` in UTF-16 code units (how Telegram counts)."""
-    return len(text.encode("utf-16-le")) // 2
+#: Telegram's limit on one message's text (counted in UTF-16 code units to be safe); the
+#: engine joins a turn's replies up to the same limit.
+TEXT_LIMIT = MESSAGE_LIMIT
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:

@@ -4,9 +4,10 @@
   number of times with backoff. A call that may already have created a message (``send*``,
   ``forward*``, ``copy*`` after the request reached the server and no answer came back in time)
   is *not* repeated, so the shopper never gets a message twice.
-- :class:`RateLimiter` is PTB's :class:`~telegram.ext.AIORateLimiter` (about 30 messages/s
-  overall, 20/min per group, waits out 429 ``retry_after`` and retries) plus a per-private-chat
-  bucket for new messages (1 message/s on average with a short burst allowed).
+- :class:`RateLimiter` is PTB's :class:`~telegram.ext.AIORateLimiter` (``SEND_RATE_LIMIT``
+  messages/s overall, default 30; 20/min per group; waits out 429 ``retry_after`` and retries
+  whatever the settings) plus a per-private-chat bucket for new messages (``CHAT_RATE_LIMIT``,
+  default 1 message/s on average with a short burst allowed).
 - :class:`PerChatUpdateProcessor` runs updates of different chats concurrently and the updates
   of one chat strictly one after another, so replies never overtake each other.
 """
@@ -53,11 +54,13 @@ class Limits:
     attempts: int = 4
     backoff: float = 0.5
     max_backoff: float = 8.0
+    #: Messages per second across all chats (``SEND_RATE_LIMIT``); 0 = no cap of ours.
     overall_per_second: float = 30.0
     group_per_minute: float = 20.0
     #: Average messages per second to one private chat, and the burst allowed above it. With
     #: a burst of 2 at 1/s no second ever holds more than three sends, even when the requests
     #: reach the server unevenly (Telegram tolerates short bursts above 1/s, not long ones).
+    #: ``CHAT_RATE_LIMIT``; 0 = no per-chat bucket.
     chat_per_second: float = 1.0
     chat_burst: int = 2
     retry_after_retries: int = 3
@@ -192,9 +195,11 @@ class RateLimiter(AIORateLimiter):
     """PTB's rate limiter plus a per-private-chat bucket."""
 
     def __init__(self, limits: Limits = Limits()) -> None:
+        # aiolimiter hands out whole messages: below one a second, one per 1/rate seconds.
+        rate = limits.overall_per_second
         super().__init__(
-            overall_max_rate=limits.overall_per_second,
-            overall_time_period=1,
+            overall_max_rate=max(rate, 1.0) if rate > 0 else 0,
+            overall_time_period=1 / rate if 0 < rate < 1 else 1,
             group_max_rate=limits.group_per_minute,
             group_time_period=60,
             max_retries=limits.retry_after_retries,

@@ -66,6 +66,11 @@ def test_missing_env_file_is_fine(tmp_path: Path) -> None:
         ("OPERATOR_IDS", "1,two"),
         ("CONCURRENCY", "0"),
         ("TIMEZONE", "Mars/Olympus"),
+        ("SEND_RATE_LIMIT", "fast"),
+        ("SEND_RATE_LIMIT", "-1"),
+        ("SEND_RATE_LIMIT", "inf"),
+        ("CHAT_RATE_LIMIT", "nan"),
+        ("CHAT_RATE_LIMIT", "1/s"),
     ],
 )
 def test_malformed_setting_names_the_variable_in_one_line(name: str, value: str) -> None:
@@ -121,4 +126,24 @@ def test_webhook_path_defaults_to_the_path_of_the_public_url() -> None:
     assert s.webhook_path == "x"
     assert load_settings({"WEBHOOK_URL": "https://bot.example.com"}, None).webhook_path == (
         "telegram"
+    )
+
+
+def test_rate_limits_default_to_telegrams_allowance_and_zero_lifts_them() -> None:
+    assert (load_settings({}, None).send_rate_limit, load_settings({}, None).chat_rate_limit) == (
+        30.0,
+        1.0,
+    )
+    lifted = load_settings({"SEND_RATE_LIMIT": "0", "CHAT_RATE_LIMIT": "0"}, None)
+    assert (lifted.send_rate_limit, lifted.chat_rate_limit) == (0.0, 0.0)
+    raised = load_settings({"SEND_RATE_LIMIT": "1000", "CHAT_RATE_LIMIT": "0.5"}, None)
+    assert (raised.send_rate_limit, raised.chat_rate_limit) == (1000.0, 0.5)
+
+
+def test_a_bad_rate_says_what_is_expected() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({"SEND_RATE_LIMIT": "lots"}, None)
+    assert str(info.value) == (
+        "SEND_RATE_LIMIT must be messages per second, a number from 0 (no limit) to 100000, "
+        "got 'lots'"
     )

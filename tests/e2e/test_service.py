@@ -129,7 +129,8 @@ async def test_evidence_without_case_writes_no_record() -> None:
 async def test_handoff_adds_the_no_agent_text_and_toast_passes_through() -> None:
     service, _, _ = make()
     out = await service.handle(5, text("fx:handoff"))
-    assert [r.text for r in out.replies] == ["at menu.start", "<sys.no_agent>"]
+    # The flow's reply and the desk's answer go out as one message.
+    assert [r.text for r in out.replies] == ["at menu.start\n\n<sys.no_agent>"]
     out = await service.handle(5, text("fx:toast"))
     assert [e.kind for e in out.effects] == ["toast"]
 
