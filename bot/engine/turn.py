@@ -7,7 +7,12 @@ from datetime import date
 from bot.engine.model import Conversation, Effect, Event, Reply
 from bot.engine.spec import Locale
 
-__all__ = ["Turn"]
+__all__ = ["HUMAN_BUTTON", "MENU_BUTTON", "SKIP_BUTTON", "SUGGEST_BASE", "Turn"]
+
+#: Button indexes in callback data (``step|state|index``) that are not a state's own buttons:
+#: the "three misses" way out (skip, a person, the menu) and the first "你是想问…" suggestion.
+SKIP_BUTTON, HUMAN_BUTTON, MENU_BUTTON = 100, 101, 102
+SUGGEST_BASE = 200
 
 
 class Turn:
