@@ -1,4 +1,4 @@
-"""Shared pytest fixtures. Each owner keeps their fixtures in a clearly marked section."""
+"""Shared pytest fixtures (plain helpers: tests/support.py). Each owner keeps a marked section."""
 
 from __future__ import annotations
 

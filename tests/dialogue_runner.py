@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -22,8 +21,8 @@ from bot.engine.model import Button, Conversation, Event, Outcome, Reply
 from bot.service import Service
 from bot.store.memory import MemoryStore
 from tests import statement_rubric
+from tests.support import Clock, at
 
-TZ = ZoneInfo("Asia/Shanghai")
 CHAT_ID = 4242
 DEFAULT_TODAY = date(2026, 11, 23)
 
@@ -83,24 +82,13 @@ def _buttons_of(outcome: Outcome) -> list[Button]:
     return shown
 
 
-class _Clock:
-    def __init__(self, today: date) -> None:
-        self.now = datetime(today.year, today.month, today.day, 10, 0, tzinfo=TZ)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def tick(self) -> None:
-        self.now += timedelta(minutes=1)
-
-
 async def run_transcript(engine: Engine, path: Path, visits: Visits | None = None) -> None:
     """Plays the transcript at ``path``; raises TranscriptError at the first wrong step."""
     doc: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     today = doc.get("today", DEFAULT_TODAY)
     if isinstance(today, str):
         today = date.fromisoformat(today)
-    clock = _Clock(today)
+    clock = Clock(at(today.isoformat(), 10))
     store = MemoryStore()
     service = Service(engine, store, clock)
     if visits is not None:
@@ -116,7 +104,7 @@ async def _play(
     engine: Engine,
     path: Path,
     doc: dict[str, Any],
-    clock: _Clock,
+    clock: Clock,
     store: MemoryStore,
     service: Service,
     visits: Visits | None,

@@ -11,7 +11,6 @@ import html
 import html.parser
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.cases import EngineTexts, card_text, shopper_text
 from bot.engine.freetext import TEXT_LIMIT
@@ -20,20 +19,14 @@ from bot.service import Service
 from bot.store.base import Store
 from bot.store.memory import MemoryStore
 from tests.e2e.harness import engine
+from tests.support import TZ, Clock
 
-TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
 
 
-class Clock:
+def clock() -> Clock:
     """A test clock that moves one second per reading."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
+    return Clock(START, step=timedelta(seconds=1))
 
 
 class Shopper:
@@ -80,7 +73,7 @@ class Shopper:
 
 
 def service(store: Store | None = None) -> Service:
-    return Service(engine(), store or MemoryStore(), Clock())
+    return Service(engine(), store or MemoryStore(), clock())
 
 
 #: /start → 正在派送 → 包裹破损 → 对，就是这样 → "卖家不同意" → intervention.start (order number).

@@ -12,16 +12,16 @@ import pytest
 
 from bot import cases
 from bot.cli_cases import main_case, main_cases
-from bot.engine.engine import Engine
 from bot.store.base import Case, Changes, Evidence, Store
 from bot.store.memory import MemoryStore
+from tests.support import project_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def texts() -> cases.EngineTexts:
-    return cases.EngineTexts(Engine.load(ROOT))
+    return cases.EngineTexts(project_engine())
 
 
 def _case(case_id: str = "C-2611-0001", chat_id: int = 42, at: float = 1_763_900_000.0) -> Case:

@@ -15,7 +15,6 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -26,7 +25,8 @@ from bot.store.memory import MemoryStore
 from bot.store.sqlite import open_store
 from tests.e2e.harness import button, running_bot, with_buttons
 from tests.fakes.bot_api import FakeBotAPI
-from tests.test_bad_input import Clock, Shopper, engine
+from tests.support import TZ
+from tests.test_bad_input import Shopper, clock, engine
 
 SHOPPERS = 500
 #: The refusal script: what each step does and the state it must lead to.
@@ -61,7 +61,7 @@ async def _play(shopper: Shopper) -> None:
 async def test_500_shoppers_at_once_through_the_service(tmp_path: Path, backend: str) -> None:
     store = _stores(tmp_path)[backend]()
     try:
-        svc = Service(engine(), store, Clock())
+        svc = Service(engine(), store, clock())
         shoppers = [Shopper(svc, 100_000 + i) for i in range(SHOPPERS)]
         await asyncio.gather(*(_play(s) for s in shoppers))
         assert store.count_conversations() == SHOPPERS
@@ -81,7 +81,7 @@ async def test_a_burst_of_taps_moves_once_and_keeps_arrival_order(
 ) -> None:
     store = _stores(tmp_path)[backend]()
     try:
-        svc = Service(engine(), store, Clock())
+        svc = Service(engine(), store, clock())
         shopper = Shopper(svc, 7001)
         await shopper.send("/start")
         data = next(b.data for b in shopper.buttons if "正在派送" in b.label)
@@ -124,7 +124,7 @@ def test_two_threads_sharing_one_memory_store_lose_nothing() -> None:
 
     def worker(offset: int) -> None:
         async def main() -> None:
-            svc = Service(engine(), store, Clock())
+            svc = Service(engine(), store, clock())
             await asyncio.gather(*(_play(Shopper(svc, offset + i)) for i in range(50)))
 
         try:
@@ -186,7 +186,7 @@ def test_one_engine_shared_by_threads_keeps_every_conversation_apart() -> None:
     each conversation follows its own script. The interpreter switches threads every microsecond
     here so that a race in the engine shows up on every run, not once in a while under load."""
     eng = engine()
-    now = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
     wrong: list[object] = []
 
     def worker(base: int) -> None:

@@ -14,6 +14,7 @@ import yaml
 
 from bot.engine.engine import Engine
 from tests.dialogue_runner import Visits, run_transcript
+from tests.support import project_engine
 from tests.transition_coverage import report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +25,7 @@ SHARED_COVERAGE = ROOT.parent / "shared" / "domain" / "coverage.md"
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    return Engine.load(ROOT)
+    return project_engine()
 
 
 @pytest.mark.parametrize("path", DIALOGUES, ids=[p.stem for p in DIALOGUES])

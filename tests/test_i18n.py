@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import opencc
 import pytest
@@ -16,9 +15,10 @@ from bot.engine.model import Event, Outcome
 from bot.i18n import pick_locale
 from bot.service import Service
 from bot.store.memory import MemoryStore
+from tests.support import TZ, project_engine
 
 ROOT = Path(__file__).resolve().parent.parent
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
 
 
 @pytest.mark.parametrize(
@@ -108,7 +108,7 @@ def traditional(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    return Engine.load(ROOT)
+    return project_engine()
 
 
 def test_every_locale_is_loaded(engine: Engine) -> None:

@@ -26,6 +26,7 @@ from bot.store.base import Case, Changes, Evidence
 from bot.store.memory import MemoryStore
 from bot.store.sqlite import open_store
 from tests.fakes.bot_api import FakeBotAPI
+from tests.support import bot_env
 from tests.test_bad_input import Shopper, engine, service, to_statement
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,18 +72,6 @@ async def test_order_numbers_and_texts_never_reach_the_logs(
         assert secret not in logged
 
 
-def _bot_env(bot_api: FakeBotAPI, data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
-    env.update(
-        PYTHONPATH=str(REPO),
-        TELEGRAM_BOT_TOKEN=bot_api.token,
-        TELEGRAM_API_URL=bot_api.url,
-        BOT_DATA_DIR=str(data_dir),
-        **extra,
-    )
-    return env
-
-
 async def test_token_and_order_numbers_never_in_the_debug_log_of_the_process(
     bot_api: FakeBotAPI, tmp_path: Path
 ) -> None:
@@ -98,7 +87,7 @@ async def test_token_and_order_numbers_never_in_the_debug_log_of_the_process(
             "bot",
             "run",
             cwd=tmp_path,
-            env=_bot_env(bot_api, tmp_path / "data", LOG_LEVEL="DEBUG"),
+            env=bot_env(bot_api, tmp_path / "data", LOG_LEVEL="DEBUG"),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=sink,
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import html.parser
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,8 +21,8 @@ from bot.tg.send import TEXT_LIMIT, split_text, tg_len
 from tests import statement_rubric
 from tests.dialogue_runner import STATEMENT_STATES
 from tests.e2e.harness import engine
+from tests.support import TZ
 
-TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=TZ)
 
 

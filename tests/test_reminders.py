@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -23,22 +22,7 @@ from bot.reminders import (
 from bot.store.base import Changes, Reminder, Store
 from bot.store.memory import MemoryStore
 from bot.store.sqlite import SqliteStore
-
-TZ = ZoneInfo("Asia/Shanghai")
-
-
-def at(day: str, hh: int = 12, mm: int = 0) -> datetime:
-    return datetime.combine(date.fromisoformat(day), time(hh, mm), TZ)
-
-
-class Clock:
-    """A clock tests move by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.support import TZ, Clock, at
 
 
 class FakeService:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from datetime import date, datetime, time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -25,19 +23,15 @@ from bot.reminders import (
 from bot.service import Service
 from bot.store.base import Changes, Reminder
 from bot.store.sqlite import SqliteStore
+from tests.support import Clock, at
 
 ROOT = Path(__file__).resolve().parents[1]
-TZ = ZoneInfo("Asia/Shanghai")
 TARGETS = {
     "followup_window": "followup.window_tomorrow",
     "followup_seller": "followup.seller_handled",
     "followup_refund": "followup.refund_arrived",
     "followup_nudge": "followup.nudge",
 }
-
-
-def at(day: str, hh: int = 12, mm: int = 0) -> datetime:
-    return datetime.combine(date.fromisoformat(day), time(hh, mm), TZ)
 
 
 def content_root(tmp: Path) -> Path:
@@ -59,14 +53,6 @@ def content_root(tmp: Path) -> Path:
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     return Engine.load(content_root(tmp_path_factory.mktemp("content")))
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from bot.reminders import (
     is_forbidden,
     reminders_from_effects,
 )
+from tests.support import TZ, at
 
-TZ = ZoneInfo("Asia/Shanghai")
 POLICY: dict[str, Any] = {
     "hedge": "以App内显示为准",
     "seller_response_hours": 72,
@@ -32,10 +32,6 @@ NOTES = {
     "seller": "S {hours} {hedge}",
     "refund": "R {remind_at} {return_confirm_days} {hedge}",
 }
-
-
-def at(day: str, hh: int = 12, mm: int = 0) -> datetime:
-    return datetime.combine(date.fromisoformat(day), time(hh, mm), TZ)
 
 
 def ctx(slots: dict[str, Any], today: str = "2026-11-23") -> ActionContext:

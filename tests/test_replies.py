@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.engine.engine import Engine
 from bot.engine.model import Button, Event, Reply
 from bot.engine.replies import MESSAGE_LIMIT, one_message_per_turn, tg_len
 from bot.service import Service
 from bot.store.memory import MemoryStore
 from tests.dialogue_runner import more_messages_than_needed
+from tests.support import project_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 MENU = ((Button("菜单", "1|menu.start|0"),),)
@@ -81,7 +81,7 @@ RANTS = ["东西坏了，签收3天了，卖家不给退", "卖家不同意，�
 @pytest.mark.parametrize("text", RANTS)
 async def test_the_service_sends_a_turn_as_one_message(text: str) -> None:
     """The engine says several things; the shopper gets them as one message."""
-    engine = Engine.load(ROOT)
+    engine = project_engine()
     now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
     if text.startswith("/"):
         event = Event(kind="command", now=now, command=text[1:])

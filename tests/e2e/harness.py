@@ -13,22 +13,18 @@ from bot.config import Settings, load_settings
 from bot.engine.engine import Engine
 from bot.store.base import Store
 from bot.store.sqlite import open_store
-from bot.tg.app import ALLOWED_UPDATES, ROOT, build_application
+from bot.tg.app import ALLOWED_UPDATES, build_application
 from bot.tg.transport import Limits
 from tests.fakes.bot_api import BotMessage, FakeBotAPI
+from tests.support import project_engine
 
 #: Test limits: same code paths, shorter waits (no per-chat throttling of quick transcripts).
 FAST = Limits(backoff=0.01, max_backoff=0.05, chat_burst=1000, chat_per_second=1000.0)
 
-_ENGINE: Engine | None = None
-
 
 def engine() -> Engine:
     """Returns the engine built from the project's flows (loaded once per test session)."""
-    global _ENGINE
-    if _ENGINE is None:
-        _ENGINE = Engine.load(ROOT)
-    return _ENGINE
+    return project_engine()
 
 
 def settings_for(bot_api: FakeBotAPI, data_dir: Path, **extra: str) -> Settings:

@@ -8,28 +8,15 @@ malformed setting stops start-up with one line naming it.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
 
 from tests.e2e.harness import button, with_buttons
 from tests.fakes.bot_api import FakeBotAPI
+from tests.support import bot_env
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def bot_env(bot_api: FakeBotAPI, data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
-    env.update(
-        PYTHONPATH=str(REPO),
-        TELEGRAM_BOT_TOKEN=bot_api.token,
-        TELEGRAM_API_URL=bot_api.url,
-        BOT_DATA_DIR=str(data_dir),
-        LOG_LEVEL="INFO",
-    )
-    env.update(extra)
-    return env
 
 
 async def start_bot(bot_api: FakeBotAPI, tmp_path: Path, log: Path) -> asyncio.subprocess.Process:

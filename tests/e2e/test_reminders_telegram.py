@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from telegram.ext import Application
 
@@ -17,8 +16,8 @@ from bot.store.sqlite import open_store
 from bot.tg.app import build_application, install_reminders
 from tests.e2e.harness import FAST, engine, settings_for, started
 from tests.fakes.bot_api import FakeBotAPI
+from tests.support import TZ
 
-TZ = ZoneInfo("Asia/Shanghai")
 NOON = datetime(2026, 11, 26, 12, 0, tzinfo=TZ)  # outside quiet hours
 
 

@@ -6,7 +6,6 @@ import asyncio
 import logging
 from dataclasses import replace
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,8 +14,9 @@ from bot.engine.model import Conversation, Effect, Event, Outcome, Reply
 from bot.service import Service
 from bot.store.base import Changes, StoreUnavailable, VersionConflict
 from bot.store.memory import MemoryStore
+from tests.support import TZ
 
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
 
 
 class StubEngine:
@@ -24,7 +24,7 @@ class StubEngine:
 
     def __init__(self) -> None:
         self.seen: list[tuple[int, str]] = []
-        self.tz = ZoneInfo("Asia/Shanghai")
+        self.tz = TZ
         self.default_locale = "zh-Hans"
 
     def new_conversation(self, chat_id: int, locale: str = "zh-Hans") -> Conversation:
