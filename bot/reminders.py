@@ -309,6 +309,11 @@ class ReminderScheduler:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    @property
+    def running(self) -> bool:
+        """Tells whether the loop is running (between :meth:`start` and :meth:`stop`)."""
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
         """Starts the loop (call inside the running event loop, e.g. PTB's ``post_init``)."""
         if self._task is None:

@@ -4,8 +4,7 @@ Layers, from the bottom: ``bot.yamlsrc``; ``bot.nlu``; ``bot.engine`` (may use t
 ``bot.store`` (may use ``bot.engine.model``); the application (service, cases, reminders,
 hook, privacy, chats, i18n, agents); the front ends (``bot.tg``, the console, the command
 line). A module may import its own layer and the layers below, never above. Only ``bot.tg``
-may import ``telegram``, with one exception still open (``bot.agents``, issue 13: the desk's
-Telegram half is to move into ``bot/tg``).
+may import ``telegram`` (the agent desk's Telegram half is ``bot.tg.operators``).
 """
 
 from __future__ import annotations
@@ -40,8 +39,8 @@ LAYERS = {
     "bot.__main__": 5,
     "bot": 5,
 }
-#: Modules allowed to import telegram (and bot.tg) besides bot.tg: the open part of issue 13.
-TELEGRAM_EXCEPTIONS = {"bot.agents"}
+#: Modules allowed to import telegram (and bot.tg) besides bot.tg: none.
+TELEGRAM_EXCEPTIONS: set[str] = set()
 
 
 def _modules() -> dict[str, set[str]]:

@@ -30,6 +30,7 @@ from bot.reminders import ReminderScheduler
 from bot.service import EngineLike, Service
 from bot.store.base import Store, StoreError
 from bot.tg import handlers
+from bot.tg.lifecycle import LIFECYCLE_KEY, Lifecycle, lifecycle
 from bot.tg.send import deliver
 from bot.tg.transport import (
     Limits,
@@ -88,7 +89,7 @@ def build_application(
     )
     service = service or Service(engine, store, zone_clock(engine.tz))
 
-    async def post_init(app: Application) -> None:  # type: ignore[type-arg]
+    async def set_commands(app: Application) -> None:  # type: ignore[type-arg]
         """Registers the command menu, in the default language."""
         commands = [BotCommand(name, text) for name, text in engine.commands(engine.default_locale)]
         try:
@@ -97,11 +98,14 @@ def build_application(
             log.warning("setMyCommands failed: %s", exc.__class__.__name__)
         log.info("bot @%s started (concurrency %d)", app.bot.username, settings.concurrency)
 
-    async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+    async def close_store(app: Application) -> None:  # type: ignore[type-arg]
         """Closes the store after the last update was handled."""
         store.close()
         log.info("store closed")
 
+    steps = Lifecycle()
+    steps.on_start(set_commands)
+    steps.on_shutdown(close_store)
     app = (
         Application.builder()
         .token(settings.token)
@@ -110,10 +114,12 @@ def build_application(
         .request(request)
         .rate_limiter(RateLimiter(limits))
         .concurrent_updates(PerChatUpdateProcessor(settings.concurrency))
-        .post_init(post_init)
-        .post_shutdown(post_shutdown)
+        .post_init(steps.start)
+        .post_stop(steps.stop)
+        .post_shutdown(steps.shutdown)
         .build()
     )
+    app.bot_data[LIFECYCLE_KEY] = steps
     app.bot_data[handlers.DEPS_KEY] = handlers.Deps(service=service, engine=engine)
     private_or_group = filters.ChatType.PRIVATE | filters.ChatType.GROUPS
     message = filters.UpdateType.MESSAGE & private_or_group
@@ -151,11 +157,11 @@ def _prepare(settings: Settings) -> tuple[EngineLike, Store] | int:
 
 def _assemble(settings: Settings, engine: EngineLike, store: Store) -> Application:  # type: ignore[type-arg]
     """Builds the application with everything a production bot runs: agents and the hook."""
-    from bot import agents
+    from bot.tg import operators
 
     service = Service(engine, store, zone_clock(engine.tz))
     app = build_application(settings, engine, store, service=service)
-    agents.install(app, service, settings)
+    operators.install(app, service, settings)
     install_reminders(app, service, settings)
     return app
 
@@ -169,20 +175,16 @@ def install_reminders(app: Application, service: Service, settings: Settings) ->
     scheduler = ReminderScheduler(
         service.store, service, send, service.clock, tz=str(service.engine.tz)
     )
-    previous_init, previous_shutdown = app.post_init, app.post_shutdown
 
-    async def post_init(application: Application) -> None:  # type: ignore[type-arg]
-        if previous_init is not None:
-            await previous_init(application)
+    async def start(application: Application) -> None:  # type: ignore[type-arg]
         scheduler.start()
 
-    async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+    async def stop(application: Application) -> None:  # type: ignore[type-arg]
         await scheduler.stop()
-        if previous_shutdown is not None:
-            await previous_shutdown(application)
 
-    app.post_init = post_init
-    app.post_shutdown = post_shutdown
+    steps = lifecycle(app)
+    steps.on_start(start)
+    steps.on_shutdown(stop)  # added after the store's close, so it runs before it
     return scheduler
 
 
