@@ -27,8 +27,10 @@ from typing import Any, Protocol
 
 from bot import cases, hook
 from bot.engine.actions import CASE_FIELDS
+from bot.engine.effects import AgentLeft, Handoff, OpenCase, ToAgent
 from bot.engine.model import Button, Conversation, Event, Outcome, Reply
-from bot.store.base import Case, Changes, Store, VersionConflict
+from bot.executors import new_case
+from bot.store.base import Case, Changes, Evidence, Store, VersionConflict
 
 log = logging.getLogger(__name__)
 
@@ -145,9 +147,9 @@ class AgentDesk:
     async def after(self, chat_id: int, outcome: Outcome) -> tuple[Reply, ...]:
         """Carries out the effects the service leaves to the front end; returns extra replies."""
         conv = outcome.conversation
-        kinds = [e.kind for e in outcome.effects]
         now = self.clock()
-        if "open_case" in kinds and conv.case_id and self.hook_enabled:
+        opened = any(isinstance(e, OpenCase) for e in outcome.effects)
+        if opened and conv.case_id and self.hook_enabled:
             self._update_case(conv.case_id, lambda c: "opened", now)
         if (
             conv.case_id
@@ -157,11 +159,11 @@ class AgentDesk:
             self._update_case(conv.case_id, lambda c: _to_waiting(c, now), now)
         extra: tuple[Reply, ...] = ()
         for effect in outcome.effects:
-            if effect.kind == "handoff" and self.operator_chat is not None:
+            if isinstance(effect, Handoff) and self.operator_chat is not None:
                 extra += await self._handoff(chat_id, now)
-            elif effect.kind == "to_agent":
-                await self._to_thread(conv.case_id, effect.data)
-            elif effect.kind == "agent_left" and conv.case_id:
+            elif isinstance(effect, ToAgent):
+                await self._to_thread(conv.case_id, effect)
+            elif isinstance(effect, AgentLeft) and conv.case_id:
                 await self._thread_note(conv.case_id, "agent.shopper_left")
                 self._update_case(conv.case_id, lambda c: _noted(c, now, "shopper_left"), now)
         return extra
@@ -233,16 +235,18 @@ class AgentDesk:
             stamp = datetime.fromtimestamp(now, self.engine.tz).strftime("%y%m")
             case_id = self.store.next_case_id(f"C-{stamp}")
             slots = conv.slots
-            facts = {
-                "reason": slots.get("problem"),
-                "stage": slots.get("status"),
-                "fields": {k: slots[k] for k in CASE_FIELDS if k in slots},
-                "evidence": slots.pop("evidence_ids", []),
-            }
-            opened = [{"at": now, "what": "opened"}]
-            case = Case(case_id, chat_id, cases.OPEN, now, now, fields=facts, timeline=opened)
+            earlier = slots.pop("evidence_ids", None) or []
+            files = [(str(x[0]), str(x[1])) for x in earlier if len(x) == 2]
+            opening = OpenCase(
+                reason=slots.get("problem"),
+                stage=slots.get("status"),
+                fields={k: slots[k] for k in CASE_FIELDS if k in slots},
+            )
+            # The same shape as a case the service opens; the files sent before as evidence.
+            case = new_case(case_id, chat_id, opening, now)
             conv.case_id = case_id
             changes = Changes(conversation=conv, expected_version=conv.version, cases=[case])
+            changes.evidence.extend(Evidence(case_id, m, f, now) for m, f in files)
             if self.hook_enabled:
                 changes.outbox.append(hook.outbox_item(case, "opened", at=now))
             self.store.commit(changes)
@@ -323,18 +327,18 @@ class AgentDesk:
             sent = await self._front().post_file(case, media, file_id, caption)
             self._remember(case.case_id, sent)
 
-    async def _to_thread(self, case_id: str | None, data: dict[str, Any]) -> None:
+    async def _to_thread(self, case_id: str | None, said: ToAgent) -> None:
         """Posts one shopper message (text or media) into the case's agent thread."""
         if not case_id or self.operator_chat is None:
             return
         case = self.store.get_case(case_id)
         if case is None or not cases.agent_info(case).get("card"):
             return
-        if text := data.get("text"):
-            await self._thread_note(case_id, "agent.shopper_says", text=str(text))
+        if said.text:
+            await self._thread_note(case_id, "agent.shopper_says", text=said.text)
             return
-        media = str(data.get("media") or "other")
-        file_id = str(data.get("file_id") or "")
+        media = said.media or "other"
+        file_id = said.file_id
         words = self.texts.value_words(self.locale, "media", media)
         if media in FILE_MEDIA and file_id:
             caption = self.say("agent.shopper_media", text=words)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TextIO
 
+from bot.engine.effects import Toast
 from bot.engine.engine import Engine
 from bot.engine.model import Button, Event, Reply
 from bot.service import Service
@@ -104,7 +105,7 @@ async def run_console(
         except Exception:
             log.exception("update failed in the console")
             outcome = service.apology(CONSOLE_CHAT_ID)
-        toasts = [str(e.data.get("text", "")) for e in outcome.effects if e.kind == "toast"]
+        toasts = [e.text for e in outcome.effects if isinstance(e, Toast)]
         shown = render(outcome.replies, toasts, out)
         if shown:
             buttons = shown

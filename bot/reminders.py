@@ -24,8 +24,9 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.chats import chat_hash
+from bot.engine.effects import CancelReminders, Effect, Schedule
 from bot.engine.followups import QUIET, after_quiet, in_quiet, nudge_due
-from bot.engine.model import Button, Conversation, Effect, Event, Outcome, Reply
+from bot.engine.model import Button, Conversation, Event, Outcome, Reply
 from bot.store.base import Reminder, Store
 
 log = logging.getLogger(__name__)
@@ -75,22 +76,18 @@ def is_forbidden(exc: BaseException) -> bool:
 # Effects -> store changes
 
 
-def _due_of(data: dict[str, Any], now: datetime) -> float | None:
-    after = data.get("after_s")
-    if isinstance(after, int | float) and not isinstance(after, bool):
-        return (now + timedelta(seconds=float(after))).timestamp()
-    raw = data.get("due")
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        return float(raw)
-    if isinstance(raw, str):
-        try:
-            due = datetime.fromisoformat(raw)
-        except ValueError:
-            return None
-        if due.tzinfo is None:
-            due = due.replace(tzinfo=now.tzinfo)
-        return due.timestamp()
-    return None
+def _due_of(effect: Schedule, now: datetime) -> float | None:
+    if effect.after_s is not None:
+        return (now + timedelta(seconds=float(effect.after_s))).timestamp()
+    if effect.due is None:
+        return None
+    try:
+        due = datetime.fromisoformat(effect.due)
+    except ValueError:
+        return None
+    if due.tzinfo is None:
+        due = due.replace(tzinfo=now.tzinfo)
+    return due.timestamp()
 
 
 def reminders_from_effects(
@@ -105,26 +102,24 @@ def reminders_from_effects(
     adds: list[Reminder] = []
     cancels: list[tuple[int, str | None]] = []
     for effect in effects:
-        if effect.kind == "schedule":
-            kind = effect.data.get("kind")
-            due = _due_of(effect.data, now)
-            if not isinstance(kind, str) or due is None:
+        if isinstance(effect, Schedule):
+            due = _due_of(effect, now)
+            if not effect.reminder or due is None:
                 log.warning("schedule effect without kind or due; ignored")
                 continue
-            payload = effect.data.get("payload")
             adds.append(
                 Reminder(
                     id=None,
                     chat_id=chat_id,
-                    kind=kind,
+                    kind=effect.reminder,
                     due=due,
-                    payload=dict(payload) if isinstance(payload, dict) else {},
+                    payload=dict(effect.payload),
                     created_at=now.timestamp(),
                 )
             )
-        elif effect.kind == "cancel_reminders":
-            kind = effect.data.get("kind")
-            cancels.append((chat_id, kind if isinstance(kind, str) else None))
+        elif isinstance(effect, CancelReminders):
+            kind = effect.reminder
+            cancels.append((chat_id, kind))
             # A later add of the same kind in this update must survive the cancel, and the store
             # applies all cancels first; an earlier add of that kind is dropped here instead.
             adds = [r for r in adds if kind is not None and r.kind != kind]
@@ -135,8 +130,8 @@ def consent_from_effects(effects: Iterable[Effect]) -> bool | None:
     """Returns the consent a ``cancel_reminders`` effect recorded (``False`` for /stop), if any."""
     found: bool | None = None
     for effect in effects:
-        if effect.kind == "cancel_reminders" and isinstance(effect.data.get("consent"), bool):
-            found = bool(effect.data["consent"])
+        if isinstance(effect, CancelReminders) and effect.consent is not None:
+            found = effect.consent
     return found
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.engine.effects import CaseUpdate
 from bot.engine.engine import Engine
 from bot.engine.model import Event, Outcome
 from tests.support import TZ, project_engine
@@ -163,7 +164,8 @@ def test_the_case_gets_the_statement_facts(engine: Engine) -> None:
     out = chat.tap("btn.r_refund_only")
     assert chat.conv.state == "intervention.review"
     (update,) = [e for e in out.effects if e.kind == "case_update"]
-    fields = update.data["fields"]
+    assert isinstance(update, CaseUpdate)
+    fields = update.fields
     assert fields["order_no"] == ORDER_NO and fields["request"] == "refund_only"
     assert fields["description"] == DESCRIPTION  # stored raw; escaped only when shown
     assert "C-2611-0001" in next(r.text for r in out.replies if r.text)

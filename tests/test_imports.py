@@ -31,6 +31,8 @@ LAYERS = {
     "bot.hook": 4,
     "bot.privacy": 4,
     "bot.agents": 4,
+    "bot.executors": 4,
+    "bot.ports": 4,
     "bot.tg": 5,
     "bot.console": 5,
     "bot.graph": 5,

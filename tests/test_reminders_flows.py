@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.engine.effects import CancelReminders
 from bot.engine.engine import Engine
 from bot.engine.model import Event, Outcome
 from bot.reminders import (
@@ -188,8 +189,8 @@ async def test_stop_command_cancels_and_records_no_consent(
     service = Service(engine, store, Clock(at("2026-11-24", 15)))
     out = await service.handle(42, Event(kind="command", now=at("2026-11-24", 15), command="stop"))
     assert out.conversation.state == "followup.stop"
-    cancels = [e for e in out.effects if e.kind == "cancel_reminders"]
-    assert cancels and cancels[0].data == {"kind": None, "consent": False}
+    cancels = [e for e in out.effects if isinstance(e, CancelReminders)]
+    assert cancels and (cancels[0].reminder, cancels[0].consent) == (None, False)
     assert "取消了所有提醒" in texts(out)
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from bot.engine import actions, followups
 from bot.engine.context import ActionContext
-from bot.engine.model import Conversation, Effect
+from bot.engine.effects import Schedule, Toast
+from bot.engine.model import Conversation
 from bot.reminders import (
     consent_from_effects,
     idle_nudge,
@@ -125,11 +126,11 @@ def test_plan_window_reminder_schedules_and_says_when() -> None:
     followups.plan_window_reminder(c)
     kinds = [e.kind for e in c.effects]
     assert kinds == ["cancel_reminders", "schedule"]
-    sched = c.effects[1].data
-    assert sched["kind"] == "window"
-    assert datetime.fromisoformat(sched["due"]) == at("2026-11-26", 10)
-    assert "state" not in sched["payload"]  # found by the tag reminder_window
-    assert sched["payload"]["set"]["window_last_day"] == "11月27日"
+    sched = c.effects[1]
+    assert isinstance(sched, Schedule) and sched.reminder == "window" and sched.due
+    assert datetime.fromisoformat(sched.due) == at("2026-11-26", 10)
+    assert "state" not in sched.payload  # found by the tag reminder_window
+    assert sched.payload["set"]["window_last_day"] == "11月27日"
     # times are kept as ISO and shown in the shopper's language when rendered
     assert c.slots["window_remind_at"] == "2026-11-26T10:00+08:00"
     assert c.slots["window_reminder_note"] == "window"
@@ -145,10 +146,10 @@ def test_plan_window_reminder_when_the_end_is_too_close() -> None:
 def test_plan_seller_reminder_uses_policy_hours_and_rebases_without_now() -> None:
     c = ctx({})
     followups.plan_seller_reminder(c)
-    sched = c.effects[-1].data
-    assert sched["kind"] == "seller"
-    assert sched["after_s"] == 72 * 3600
-    assert "state" not in sched["payload"]
+    sched = c.effects[-1]
+    assert isinstance(sched, Schedule) and sched.reminder == "seller"
+    assert sched.after_s == 72 * 3600
+    assert "state" not in sched.payload
     assert c.slots["seller_reminder_note"] == "seller"
     assert c.slots["seller_wait_hours"] == 72
 
@@ -168,19 +169,19 @@ def test_plan_seller_reminder_overseas_and_with_exact_now() -> None:
     )
     c2.now = at("2026-11-23", 9, 30)
     followups.plan_seller_reminder(c2)
-    sched = c2.effects[-1].data
-    assert "after_s" not in sched
-    assert datetime.fromisoformat(sched["due"]) == at("2026-11-27", 9, 30)
+    sched = c2.effects[-1]
+    assert isinstance(sched, Schedule) and sched.after_s is None and sched.due
+    assert datetime.fromisoformat(sched.due) == at("2026-11-27", 9, 30)
     assert c2.slots["seller_wait_hours"] == 96
-    assert sched["payload"]["set"] == {"seller_wait_hours": 96}
+    assert sched.payload["set"] == {"seller_wait_hours": 96}
 
 
 def test_plan_refund_reminder() -> None:
     c = ctx({}, today="2026-11-23")
     followups.plan_refund_reminder(c)
-    sched = c.effects[-1].data
-    assert sched["kind"] == "refund"
-    assert datetime.fromisoformat(sched["due"]) == at("2026-12-04", 10)
+    sched = c.effects[-1]
+    assert isinstance(sched, Schedule) and sched.reminder == "refund" and sched.due
+    assert datetime.fromisoformat(sched.due) == at("2026-12-04", 10)
     assert c.slots["refund_remind_at"] == "2026-12-04T10:00+08:00"
     assert c.slots["refund_reminder_note"] == "refund"
 
@@ -201,8 +202,8 @@ def test_reminders_from_effects_parses_due_and_after() -> None:
     effects = [
         followups.cancel("window"),
         followups.schedule("window", at("2026-11-26", 10)),
-        Effect("schedule", {"kind": "seller", "due": "x", "after_s": 3600, "payload": {}}),
-        Effect("toast", {"text": "hi"}),
+        Schedule("seller", due="x", after_s=3600),
+        Toast("hi"),
     ]
     adds, cancels = reminders_from_effects(5, effects, now)
     assert cancels == [(5, "window")]
@@ -221,8 +222,8 @@ def test_a_cancel_after_an_add_in_the_same_update_drops_the_add() -> None:
 
 def test_bad_schedule_effects_are_ignored() -> None:
     effects = [
-        Effect("schedule", {"due": "2026-11-26T10:00:00+08:00"}),
-        Effect("schedule", {"kind": "x"}),
+        Schedule("", due="2026-11-26T10:00:00+08:00"),
+        Schedule("x"),
     ]
     assert reminders_from_effects(5, effects, at("2026-11-23")) == ([], [])
 

@@ -16,7 +16,7 @@ import yaml
 
 from bot.engine import followups, rules
 from bot.engine.context import ActionContext
-from bot.engine.model import Effect
+from bot.engine.effects import CaseUpdate, OpenCase
 from bot.engine.statement import EVIDENCE_FLAGS
 
 #: Case fields copied from slots when a case opens or changes (what the statement is built
@@ -77,16 +77,13 @@ def _case_fields(slots: dict[str, Any]) -> dict[str, Any]:
 def open_case(ctx: ActionContext) -> None:
     """Asks the service to open a case (or refresh the open one) with what is known so far."""
     if ctx.case_id:
-        ctx.effects.append(Effect("case_update", {"fields": _case_fields(ctx.slots)}))
+        ctx.effects.append(CaseUpdate(_case_fields(ctx.slots)))
     else:
         ctx.effects.append(
-            Effect(
-                "open_case",
-                {
-                    "reason": ctx.slots.get("problem"),
-                    "stage": ctx.slots.get("status"),
-                    "fields": _case_fields(ctx.slots),
-                },
+            OpenCase(
+                reason=ctx.slots.get("problem"),
+                stage=ctx.slots.get("status"),
+                fields=_case_fields(ctx.slots),
             )
         )
 
@@ -98,13 +95,13 @@ def build_complaint(ctx: ActionContext) -> None:
         ctx.slots["case_id"] = ctx.case_id
     else:
         ctx.slots.pop("case_id", None)
-    ctx.effects.append(Effect("case_update", {"fields": _case_fields(ctx.slots)}))
+    ctx.effects.append(CaseUpdate(_case_fields(ctx.slots)))
 
 
 def sync_case(ctx: ActionContext) -> None:
     """Brings the open case (if any) up to date with what the conversation has collected."""
     if ctx.case_id:
-        ctx.effects.append(Effect("case_update", {"fields": _case_fields(ctx.slots)}))
+        ctx.effects.append(CaseUpdate(_case_fields(ctx.slots)))
 
 
 ACTIONS: dict[str, Callable[[ActionContext], None]] = {

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.engine.effects import NluMiss
 from bot.engine.intents import Match, Matcher
-from bot.engine.model import Button, Effect, Reply
+from bot.engine.model import Button, Reply
 from bot.engine.spec import Bundle, Route, StateSpec
 from bot.engine.turn import MENU_BUTTON, SUGGEST_BASE, Turn
 from bot.nlu.entities import mask_personal
@@ -65,14 +66,11 @@ class Clarifying:
             if p >= self.thresholds["suggest"] and intent in self._suggestable
         ][: int(self.thresholds["suggestions"])]
         t.effects.append(
-            Effect(
-                "nlu_miss",
-                {
-                    "text": mask_personal(text),
-                    "state": conv.state,
-                    "locale": conv.locale,
-                    "guess": [[i, round(p, 3)] for i, p in frame.intents[:3]],
-                },
+            NluMiss(
+                text=mask_personal(text),
+                state=conv.state,
+                locale=conv.locale,
+                guess=tuple((i, round(p, 3)) for i, p in frame.intents[:3]),
             )
         )
         if not picks:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Any
 
-from bot.engine.model import Effect
+from bot.engine.effects import Effect
 
 __all__ = ["ActionContext"]
 

@@ -19,11 +19,12 @@ from transitions import Machine
 
 from bot.engine import actions
 from bot.engine.context import ActionContext
+from bot.engine.effects import BARE, OpenCase
 from bot.engine.events import BACK_LIMIT, Events
 from bot.engine.freetext import TypedText
 from bot.engine.intents import Matcher
 from bot.engine.loader import load_bundle
-from bot.engine.model import Button, Conversation, Effect, Event, Outcome, Reply
+from bot.engine.model import Button, Conversation, Event, Outcome, Reply
 from bot.engine.spec import Bundle, FlowError, Locale, Route, StateSpec
 from bot.engine.texts import Texts
 from bot.engine.turn import MENU_BUTTON, Turn
@@ -336,12 +337,15 @@ class Engine(Events, TypedText):
             for name in spec.do:
                 actions.ACTIONS[name](ctx)
             if conv.case_id is None:
-                for eff in ctx.effects:
-                    if eff.kind == "open_case":
-                        eff.data["evidence"] = conv.slots.pop("evidence_ids", [])
+                # Files sent before the case existed go into it when it opens.
+                for i, eff in enumerate(ctx.effects):
+                    if isinstance(eff, OpenCase):
+                        earlier = conv.slots.pop("evidence_ids", None) or []
+                        files = tuple((str(x[0]), str(x[1])) for x in earlier if len(x) == 2)
+                        ctx.effects[i] = replace(eff, evidence=files)
             t.effects.extend(ctx.effects)
         for kind in spec.effects:
-            t.effects.append(Effect(kind, {}))
+            t.effects.append(BARE[kind]())
 
     def _show(self, t: Turn, sid: str, *, text: bool = True, menu: bool = False) -> None:
         """Sends the state's messages (or, with ``text=False``, only its buttons again).

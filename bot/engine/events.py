@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bot.engine.effects import AgentLeft, EvidenceFile, ToAgent, Toast
 from bot.engine.intents import Matcher
-from bot.engine.model import Button, Conversation, Effect, Reply
+from bot.engine.model import Button, Conversation, Reply
 from bot.engine.slots import DateError, clean_text, parse_date, parse_order_no
 from bot.engine.spec import Bundle, ButtonSpec, Route, StateSpec
 from bot.engine.turn import HUMAN_BUTTON, MENU_BUTTON, SKIP_BUTTON, SUGGEST_BASE, Turn
@@ -68,7 +69,7 @@ class Events:
         t.conv.back = []
         t.conv.misses = 0
         if t.conv.mode == "agent":
-            t.effects.append(Effect("agent_left", {}))
+            t.effects.append(AgentLeft())
         t.conv.mode = "bot"
         self._jump(t.conv, self.bundle.root)
         self._enter(t)
@@ -78,12 +79,12 @@ class Events:
         ev = t.event
         if ev.kind == "media":
             if ev.media in _EVIDENCE_MEDIA and ev.file_id:
-                t.effects.append(Effect("evidence", {"media": ev.media, "file_id": ev.file_id}))
-            t.effects.append(Effect("to_agent", {"media": ev.media, "file_id": ev.file_id}))
+                t.effects.append(EvidenceFile(ev.media, ev.file_id))
+            t.effects.append(ToAgent(media=ev.media, file_id=ev.file_id))
             return
         text, _ = clean_text(ev.text, 4000)
         if text:
-            t.effects.append(Effect("to_agent", {"text": text}))
+            t.effects.append(ToAgent(text=text))
 
     def _back(self, t: Turn) -> None:
         conv = t.conv
@@ -104,7 +105,7 @@ class Events:
     def _on_callback(self, t: Turn) -> None:
         conv, data = t.conv, t.event.data
         if data and data == conv.last_cb:
-            t.effects.append(Effect("toast", {"text": t.loc.messages["sys.duplicate"]}))
+            t.effects.append(Toast(t.loc.messages["sys.duplicate"]))
             return
         parts = data.split("|")
         spec: StateSpec | None = None
@@ -136,7 +137,7 @@ class Events:
         self._press(t, btn)
 
     def _outdated(self, t: Turn) -> None:
-        t.effects.append(Effect("toast", {"text": t.loc.messages["sys.outdated"]}))
+        t.effects.append(Toast(t.loc.messages["sys.outdated"]))
         self._say(t, "sys.outdated")
         self._show(t, t.conv.state)
 
@@ -225,7 +226,7 @@ class Events:
             ids = list(conv.slots.get("evidence_ids") or [])
             ids.append([media, ev.file_id])
             conv.slots["evidence_ids"] = ids[-EVIDENCE_LIMIT:]
-        t.effects.append(Effect("evidence", {"media": media, "file_id": ev.file_id}))
+        t.effects.append(EvidenceFile(media, ev.file_id))
         # Its own message: one "got it" per file, even when the shopper sends an album.
         self._say(t, f"sys.media_ack.{media}", alone=True, n=counts[media])
 

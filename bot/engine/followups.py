@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from bot.engine.context import ActionContext
-from bot.engine.model import Effect
+from bot.engine.effects import CancelReminders, Schedule
 
 #: The hour day-based reminders are planned for.
 REMIND_AT = time(10, 0)
@@ -115,23 +115,16 @@ def nudge_due(last_activity: datetime) -> datetime:
 
 def schedule(
     kind: str, due: datetime, extra_set: dict[str, Any] | None = None, after_s: float | None = None
-) -> Effect:
+) -> Schedule:
     """Builds a ``schedule`` effect for ``kind`` (the engine finds its follow-up state by tag)."""
     if kind not in KINDS:
         raise ValueError(f"unknown reminder kind {kind!r}")
-    data: dict[str, Any] = {
-        "kind": kind,
-        "due": due.isoformat(),
-        "payload": {"set": dict(extra_set or {})},
-    }
-    if after_s is not None:
-        data["after_s"] = after_s
-    return Effect("schedule", data)
+    return Schedule(kind, due.isoformat(), after_s, {"set": dict(extra_set or {})})
 
 
-def cancel(kind: str | None) -> Effect:
+def cancel(kind: str | None) -> CancelReminders:
     """Builds a ``cancel_reminders`` effect (``None`` = every kind)."""
-    return Effect("cancel_reminders", {"kind": kind})
+    return CancelReminders(kind)
 
 
 def when_iso(due: datetime) -> str:
@@ -203,4 +196,4 @@ def plan_refund_reminder(ctx: ActionContext) -> None:
 
 def stop_reminders(ctx: ActionContext) -> None:
     """``/stop``: cancel every pending reminder and record that the shopper wants none."""
-    ctx.effects.append(Effect("cancel_reminders", {"kind": None, "consent": False}))
+    ctx.effects.append(CancelReminders(None, consent=False))

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from bot.engine.effects import Effect
+
 #: Slot values are JSON-serialisable scalars or small lists/dicts of them.
 SlotValue = Any
 
@@ -132,30 +134,6 @@ class Reply:
     mode: Literal["send", "edit"] = "send"
     html: bool = True
     alone: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Effect:
-    """Work for the service layer, as data: ``kind`` names it, ``data`` carries its arguments.
-
-    Kinds the engine emits:
-    - ``toast``: ``{"text"}`` — a short notice for answerCallbackQuery.
-    - ``evidence``: ``{"media", "file_id"}`` — keep this file with the shopper's case.
-    - ``open_case``: ``{"reason", "stage"}`` — the intervention script started.
-    - ``case_update``: ``{"fields": {...}}`` — new facts for the open case.
-    - ``handoff``: ``{}`` — the shopper asked for a human agent.
-    - ``to_agent``: ``{"text"}`` or ``{"media", "file_id"}`` — relay to the agent thread
-      (emitted instead of flow replies while ``conversation.mode == "agent"``).
-    - ``agent_left``: ``{}`` — the shopper left the agent with /start, /restart or /cancel.
-    - ``schedule``: ``{"kind", "due", "payload"}`` — a reminder (``due`` is ISO 8601).
-    - ``cancel_reminders``: ``{"kind": str | None}``.
-    - ``forget``: ``{}`` — delete the shopper's personal data.
-    - ``list_reminders``: ``{}`` — show the shopper's pending reminders (the store has them).
-    - ``show_case``: ``{}`` — show the shopper their own current case as stored (id, status, …).
-    """
-
-    kind: str
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine import actions
+from bot.engine.effects import BARE
 from bot.engine.spec import ButtonSpec, Collector, Route, Rule, SlotSpec, StateSpec
 from bot.yamlsrc import Node
 
@@ -39,7 +40,7 @@ SLOT_REJECTS = frozenset({"story"})
 _BUTTON_KEYS = frozenset({"text", "to", "set", "intent", "if"})
 
 
-_EFFECT_KINDS = frozenset({"open_case", "handoff", "forget", "list_reminders", "show_case"})
+_EFFECT_KINDS = frozenset(BARE)
 
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")

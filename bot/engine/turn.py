@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.engine.model import Conversation, Effect, Event, Reply
+from bot.engine.effects import Effect
+from bot.engine.model import Conversation, Event, Reply
 from bot.engine.spec import Locale
 
 __all__ = ["HUMAN_BUTTON", "MENU_BUTTON", "SKIP_BUTTON", "SUGGEST_BASE", "Turn"]

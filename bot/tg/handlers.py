@@ -19,6 +19,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.chats import chat_hash
+from bot.engine.effects import Toast
 from bot.engine.model import Event, MediaKind
 from bot.i18n import pick_locale
 from bot.service import EngineLike, Service
@@ -103,7 +104,7 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         outcome = await deps(context).service.handle(
             chat.id, lambda now: Event("callback", now, data=data), _language(update, context)
         )
-        toast = next((e.data.get("text") for e in outcome.effects if e.kind == "toast"), None)
+        toast = next((e.text for e in outcome.effects if isinstance(e, Toast)), None)
         answered = True
         # The answer only stops the button's spinner (or shows the toast): it goes out
         # alongside the reply rather than a round trip before it.

@@ -10,7 +10,8 @@ from datetime import datetime
 import pytest
 
 from bot.chats import ChatLocks, chat_hash
-from bot.engine.model import Conversation, Effect, Event, Outcome, Reply
+from bot.engine.effects import CaseUpdate, Effect, EvidenceFile, Handoff, OpenCase, Toast
+from bot.engine.model import Conversation, Event, Outcome, Reply
 from bot.service import Service
 from bot.store.base import Changes, StoreUnavailable, VersionConflict
 from bot.store.memory import MemoryStore
@@ -47,15 +48,14 @@ class StubEngine:
         if event.text.startswith("go:"):
             conv.state = event.text[3:]
         elif event.text.startswith("fx:"):
-            kind = event.text[3:]
-            data: dict[str, object] = {}
-            if kind == "evidence":
-                data = {"media": "photo", "file_id": "F1"}
-            elif kind == "case_update":
-                data = {"fields": {"problem": "damaged"}}
-            elif kind == "open_case":
-                data = {"reason": "refused", "stage": "x", "evidence": [["photo", "F0"]]}
-            effects = (Effect(kind, data),)
+            made: dict[str, Effect] = {
+                "evidence": EvidenceFile("photo", "F1"),
+                "case_update": CaseUpdate({"problem": "damaged"}),
+                "open_case": OpenCase("refused", "x", evidence=(("photo", "F0"),)),
+                "handoff": Handoff(),
+                "toast": Toast("hi"),
+            }
+            effects = (made[event.text[3:]],)
         return Outcome(conv, (Reply(f"at {conv.state}"),), effects, before)
 
 
