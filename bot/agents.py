@@ -7,7 +7,8 @@ shopper's saved evidence after it. The case moves to ``with_agent`` and the conv
 effects, which are posted into the thread. An agent's message in the thread reaches the shopper
 as ``Event(kind="agent")`` ("人工客服：…"). Only members of the group or users in
 ``OPERATOR_IDS`` may claim (接手) and close (关闭) a case. On close the conversation leaves agent
-mode and the shopper is asked for a 1–5 rating, then an optional comment; both go into the case.
+mode and enters flows/rating.yaml: a 1–5 rating, then an optional comment (``rate_case``), which
+the desk records in the case.
 Without ``OPERATOR_CHAT_ID`` the shopper is told that no human agent is available and given the
 in-app route (``sys.no_agent``).
 
@@ -22,20 +23,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from bot import cases, hook
 from bot.engine.actions import CASE_FIELDS
-from bot.engine.effects import AgentLeft, Handoff, OpenCase, ToAgent
+from bot.engine.effects import AgentLeft, Handoff, OpenCase, RateCase, ToAgent
 from bot.engine.model import Button, Conversation, Event, Outcome, Reply
+from bot.engine.replies import one_message_per_turn
 from bot.executors import new_case
 from bot.store.base import Case, Changes, Evidence, Store, VersionConflict
 
 log = logging.getLogger(__name__)
 
-#: Chat flag naming the case whose rating comment the shopper may type next.
-COMMENT_FLAG = "case_comment"
 #: Relayed message ids remembered per case (so replies to them map back to the case).
 MESSAGE_IDS_KEPT = 200
 #: Evidence files sent after a case card (the rest are counted on the card).
@@ -163,6 +164,8 @@ class AgentDesk:
                 extra += await self._handoff(chat_id, now)
             elif isinstance(effect, ToAgent):
                 await self._to_thread(conv.case_id, effect)
+            elif isinstance(effect, RateCase) and conv.case_id:
+                self._rated(conv.case_id, effect)
             elif isinstance(effect, AgentLeft) and conv.case_id:
                 await self._thread_note(conv.case_id, "agent.shopper_left")
                 self._update_case(conv.case_id, lambda c: _noted(c, now, "shopper_left"), now)
@@ -438,47 +441,34 @@ class AgentDesk:
     # The shopper after close: rating and comment
 
     async def leave_agent_mode(self, case: Case) -> Outcome:
-        """The case was closed: the shopper's conversation leaves agent mode."""
-        return await self._handle(
+        """The case was closed: the shopper's conversation leaves agent mode and is asked to
+        rate the help (the state tagged ``reminder_agent_closed``, flows/rating.yaml)."""
+        outcome = await self._handle(
             case.chat_id, lambda now: Event("reminder", now, data="agent_closed")
         )
+        return replace(outcome, replies=one_message_per_turn(outcome.replies))
 
-    def rate(self, case: Case, rating: int) -> Case:
-        """Records the shopper's 1–5 rating; their next text may be a comment on it."""
+    def _rated(self, case_id: str, said: RateCase) -> None:
+        """Records the shopper's rating and comment (flows/rating.yaml) in the case."""
         now = self.clock()
+        if said.rating is not None:
+            rating = said.rating
 
-        def rate(fresh: Case) -> str | None:
-            fresh.fields["rating"] = rating
-            cases.note(fresh, now, "rated")
-            return "rated"
+            def rate(fresh: Case) -> str | None:
+                fresh.fields["rating"] = rating
+                cases.note(fresh, now, "rated")
+                return "rated"
 
-        case = self._update_case(case.case_id, rate, now) or case
-        self.store.set_chat_flag(case.chat_id, COMMENT_FLAG, case.case_id)
-        return case
+            self._update_case(case_id, rate, now)
+        comment = said.comment.strip()[:COMMENT_LIMIT]
+        if comment:
 
-    def skip_comment(self, chat_id: int) -> None:
-        """The shopper will not comment on their rating."""
-        self.store.set_chat_flag(chat_id, COMMENT_FLAG, None)
+            def remark(fresh: Case) -> str | None:
+                fresh.fields["comment"] = comment
+                cases.note(fresh, now, "commented")
+                return "commented"
 
-    def comment(self, chat_id: int, text: str) -> bool:
-        """Takes a shopper's text as their rating comment if one was invited (not a command:
-        the shopper moved on); tells whether it did."""
-        case_id = self.store.chat_flags(chat_id).get(COMMENT_FLAG)
-        if not case_id:
-            return False
-        self.skip_comment(chat_id)
-        case = None if text.startswith("/") else self.store.get_case(str(case_id))
-        if case is None or case.chat_id != chat_id:
-            return False
-        now, comment = self.clock(), text.strip()[:COMMENT_LIMIT]
-
-        def remark(fresh: Case) -> str | None:
-            fresh.fields["comment"] = comment
-            cases.note(fresh, now, "commented")
-            return "commented"
-
-        self._update_case(case.case_id, remark, now)
-        return True
+            self._update_case(case_id, remark, now)
 
 
 def _to_waiting(case: Case, now: float) -> str | None:

@@ -32,6 +32,7 @@ from bot.engine.effects import (
     ListReminders,
     NluMiss,
     OpenCase,
+    RateCase,
     Schedule,
     ShowCase,
     ToAgent,
@@ -216,7 +217,7 @@ def _forget_report(st: Staging, effect: Forget) -> None:
 AFTER: dict[type[Effect], Staged] = {ShowCase: _show_case, Forget: _forget_report}
 
 #: Carried out by the front end or the agent desk after the commit (a hand-off too).
-FRONT_END: frozenset[type[Effect]] = frozenset({Toast, ToAgent, AgentLeft, Handoff})
+FRONT_END: frozenset[type[Effect]] = frozenset({Toast, ToAgent, AgentLeft, Handoff, RateCase})
 
 
 def after_commit(st: Staging, effects: Iterable[Effect]) -> None:

@@ -235,7 +235,9 @@ def _event(
     if "reminder" in step:
         # What the reminder scheduler delivers: an event that moves to a follow-up state.
         spec = step["reminder"]
-        payload = {"state": spec["state"], "set": spec.get("set") or {}}
+        payload: dict[str, Any] = {"set": spec.get("set") or {}}
+        if "state" in spec:  # as stored before the flows had tags; new ones name only the kind
+            payload["state"] = spec["state"]
         return Event(kind="reminder", now=now, data=str(spec.get("kind", "")), payload=payload)
     if "media" in step:
         media = str(step["media"])

@@ -16,7 +16,7 @@ import yaml
 
 from bot.engine import followups, rules
 from bot.engine.context import ActionContext
-from bot.engine.effects import CaseUpdate, OpenCase
+from bot.engine.effects import CaseUpdate, OpenCase, RateCase
 from bot.engine.statement import EVIDENCE_FLAGS
 
 #: Case fields copied from slots when a case opens or changes (what the statement is built
@@ -104,6 +104,18 @@ def sync_case(ctx: ActionContext) -> None:
         ctx.effects.append(CaseUpdate(_case_fields(ctx.slots)))
 
 
+def rate_case(ctx: ActionContext) -> None:
+    """Hands the shopper's rating and comment of the closed case to the desk (flows/rating.yaml)."""
+    rating = ctx.slots.pop("rating", None)
+    comment = ctx.slots.pop("rating_comment", None)
+    ctx.effects.append(
+        RateCase(
+            rating=rating if isinstance(rating, int) and 1 <= rating <= 5 else None,
+            comment=comment if isinstance(comment, str) else "",
+        )
+    )
+
+
 ACTIONS: dict[str, Callable[[ActionContext], None]] = {
     "sync_case": sync_case,
     "compute_window": compute_window,
@@ -113,6 +125,7 @@ ACTIONS: dict[str, Callable[[ActionContext], None]] = {
     "plan_seller_reminder": followups.plan_seller_reminder,
     "plan_refund_reminder": followups.plan_refund_reminder,
     "stop_reminders": followups.stop_reminders,
+    "rate_case": rate_case,
 }
 
 #: Values actions put into slots (placeholders may name them).

@@ -13,7 +13,8 @@ Who carries them out (``bot/service.py`` keeps the one registry, checked by a te
 - answered by the service with extra replies: :class:`Handoff` (the desk, or "no agent"),
   :class:`ListReminders`, and, after the commit, :class:`ShowCase`;
 - left to the front end and the agent desk after the commit: :class:`Toast`,
-  :class:`ToAgent`, :class:`AgentLeft` (and :class:`Handoff`'s hand-off proper).
+  :class:`ToAgent`, :class:`AgentLeft`, :class:`RateCase` (and :class:`Handoff`'s hand-off
+  proper).
 """
 
 from __future__ import annotations
@@ -138,6 +139,15 @@ class NluMiss:
     guess: tuple[tuple[str, float], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class RateCase:
+    """The shopper rated the closed case's help (1-5, or none) and may have commented."""
+
+    kind: ClassVar[str] = "rate_case"
+    rating: int | None = None
+    comment: str = ""
+
+
 Effect = (
     Toast
     | EvidenceFile
@@ -152,6 +162,7 @@ Effect = (
     | ListReminders
     | ShowCase
     | NluMiss
+    | RateCase
 )
 
 #: Every effect type.
@@ -169,6 +180,7 @@ ALL: tuple[type[Effect], ...] = (
     ListReminders,
     ShowCase,
     NluMiss,
+    RateCase,
 )
 
 #: Effects a state may name in the flows (``effects: [handoff]``): they take no arguments.

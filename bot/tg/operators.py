@@ -1,4 +1,4 @@
-"""Human agents on Telegram: the operator group, the case cards' buttons and the rating.
+"""Human agents on Telegram: the operator group and the case cards' buttons.
 
 The front-end-neutral half is :mod:`bot.agents` (the :class:`~bot.agents.AgentDesk`: hand-off,
 relays, the case lifecycle). This module is its Telegram half:
@@ -11,8 +11,8 @@ relays, the case lifecycle). This module is its Telegram half:
   PTB's errors reach the desk as :class:`bot.agents.FrontEndError` (``BadRequest``:
   :class:`bot.agents.Refused`).
 - :class:`OperatorHandlers` are the update handlers: an agent's message in the group, the card
-  buttons 接手/关闭 (callback data ``agent|claim|<case>``, ``agent|close|<case>``), the
-  shopper's rating (``rate|<case>|<1-5 or skip>``) and their comment after it.
+  buttons 接手/关闭 (callback data ``agent|claim|<case>``, ``agent|close|<case>``). After a
+  close the shopper's rating and comment are a flow like any other (flows/rating.yaml).
 
 Wiring (the Telegram app calls it once, after building the application)::
 
@@ -20,8 +20,8 @@ Wiring (the Telegram app calls it once, after building the application)::
 
 :func:`install` attaches the desk to the service (``service.attach_desk``, which also sets
 ``service.on_handoff``) so the effects the service leaves to the front end (``handoff``,
-``to_agent``, ``agent_left``) are carried out after each commit, adds the operator-group and
-rating handlers in handler group ``-1`` (they run before the shopper handlers and stop the
+``to_agent``, ``agent_left``, ``rate_case``) are carried out after each commit, adds the
+operator-group handlers in handler group ``-1`` (they run before the shopper handlers and stop the
 update when they took it), and starts the integration-hook worker (:mod:`bot.hook`) when
 ``INTERVENTION_HOOK`` is set.
 """
@@ -36,13 +36,12 @@ from typing import Any
 
 from telegram import (
     Bot,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     ReplyParameters,
     Update,
 )
-from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram.constants import ChatMemberStatus, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     Application,
@@ -279,66 +278,9 @@ class OperatorHandlers:
         raise ApplicationHandlerStop
 
     async def _ask_rating(self, bot: Bot, case: Case) -> None:
+        """The shopper leaves agent mode; the rating question is a flow (flows/rating.yaml)."""
         outcome = await self.desk.leave_agent_mode(case)
-        label = self.desk.engine.button_label
-        loc = outcome.conversation.locale
-        row = [
-            InlineKeyboardButton(
-                label(loc, f"btn.rate_{n}"), callback_data=f"rate|{case.case_id}|{n}"
-            )
-            for n in range(1, 6)
-        ]
         await deliver(bot, case.chat_id, outcome.replies)
-        try:
-            await bot.send_message(
-                case.chat_id,
-                self.desk.engine.text(loc, "agent.rate"),
-                parse_mode=ParseMode.HTML,
-                reply_markup=InlineKeyboardMarkup([row]),
-            )
-        except TelegramError as exc:
-            log.info("rating not asked case=%s: %s", case.case_id, exc.__class__.__name__)
-
-    async def on_rating(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """The shopper tapped 1–5 (or 跳过 for the comment)."""
-        query, chat = update.callback_query, update.effective_chat
-        if query is None or query.data is None or chat is None:
-            raise ApplicationHandlerStop
-        _, case_id, choice = [*query.data.split("|"), "", ""][:3]
-        desk = self.desk
-        case = desk.store.get_case(case_id)
-        if case is None or case.chat_id != chat.id or chat.type != ChatType.PRIVATE:
-            await query.answer(desk.say("agent.not_yours"))
-            raise ApplicationHandlerStop
-        if choice == "skip":
-            desk.skip_comment(chat.id)
-            await query.answer()
-            await _edit(query.message, desk.say("agent.rate_done"), None)
-            raise ApplicationHandlerStop
-        if choice not in {"1", "2", "3", "4", "5"}:
-            await query.answer()
-            raise ApplicationHandlerStop
-        case = desk.rate(case, int(choice))
-        await query.answer()
-        skip = InlineKeyboardButton(
-            desk.engine.button_label(desk.locale, "btn.rate_skip"),
-            callback_data=f"rate|{case.case_id}|skip",
-        )
-        text = desk.say("agent.rated", n=int(choice))
-        await _edit(query.message, text, InlineKeyboardMarkup([[skip]]))
-        raise ApplicationHandlerStop
-
-    async def on_private_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Takes the shopper's next text as the rating comment when one was invited."""
-        message, chat = update.effective_message, update.effective_chat
-        if message is None or chat is None or message.text is None:
-            return
-        if not self.desk.comment(chat.id, message.text):
-            return  # not invited, or a command: let the normal handlers run
-        await context.bot.send_message(
-            chat.id, self.desk.say("agent.rate_done"), parse_mode=ParseMode.HTML
-        )
-        raise ApplicationHandlerStop
 
 
 async def _edit(message: Any, text: str, markup: InlineKeyboardMarkup | None) -> None:
@@ -367,13 +309,6 @@ def install(application: Application, service: Any, settings: Any) -> AgentDesk:
         application.add_handler(
             CallbackQueryHandler(handlers.on_card_button, pattern=r"^agent\|"), group=group
         )
-    application.add_handler(
-        CallbackQueryHandler(handlers.on_rating, pattern=r"^rate\|"), group=group
-    )
-    application.add_handler(
-        MessageHandler(filters.ChatType.PRIVATE & filters.TEXT, handlers.on_private_text),
-        group=group,
-    )
     target = hook.hook_setting(settings)
     if target is not None:
         worker = hook.HookWorker(service.store, target)

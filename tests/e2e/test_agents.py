@@ -111,14 +111,16 @@ async def test_handoff_relay_claim_close_and_rating(bot_api: FakeBotAPI, tmp_pat
         # Close: the shopper leaves agent mode and is asked for a rating.
         agent.tap(card, button(card, "关闭"))
         rating = with_buttons(await bot_api.wait_for_messages(shopper.id, 1))
-        assert "打个分" in rating.text and len(rating.buttons()) == 5
+        # flows/rating.yaml: five scores and a skip
+        assert "打个分" in rating.text and len(rating.buttons()) == 6
         assert "已关闭" in (card.text or "") and not card.buttons()
         closed = store.get_case(case.case_id)
         assert closed is not None and closed.status == "closed"
         conv = store.load(shopper.id)
         assert conv is not None and conv.mode == "bot"
         shopper.tap(rating, button(rating, "5"))
-        await bot_api.wait_until(lambda: "5 分" in (rating.text or ""), what="rated")
+        (rated,) = await bot_api.wait_for_messages(shopper.id, 1)
+        assert "5 分" in rated.text and "补充" in rated.text
         shopper.send_text("处理得很快，谢谢")
         (thanks,) = await bot_api.wait_for_messages(shopper.id, 1)
         assert "谢谢你的反馈" in thanks.text
