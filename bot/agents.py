@@ -135,8 +135,9 @@ class AgentDesk:
         if self.operator_chat is None:
             return (Reply(self.engine.text(conv.locale, "sys.no_agent")),)
         conv.mode = "agent"
-        case_id = conv.case_id or self.engine.text(conv.locale, "case.not_given")
-        return (Reply(self.engine.text(conv.locale, "agent.connected", case_id=case_id)),)
+        if conv.case_id is None:  # the case opens after this update's commit
+            return (Reply(self.engine.text(conv.locale, "agent.connected_new")),)
+        return (Reply(self.engine.text(conv.locale, "agent.connected", case_id=conv.case_id)),)
 
     async def handle(
         self, chat_id: int, event: EventLike, locale_hint: str | None = None

@@ -235,6 +235,8 @@ def _status_line(src: TextSource, locale: str | None, status: str) -> str:
 def thread_title(src: TextSource, case: Case, locale: str | None = None) -> str:
     """Returns a forum-topic name for the case (at most 128 characters, no order number)."""
     problem = facts(case).get("problem")
+    if not problem:
+        return case.case_id
     words = _value(src, locale, "problem", problem)
     title = html.unescape(
         src.text(locale, "case.thread_title", case_id=case.case_id, problem=words)

@@ -5,6 +5,9 @@ as text, and ``/commands`` work as on Telegram. It reads from a pipe too (one in
 exits at end of input), so a conversation can be scripted::
 
     printf '/start\\n1\\n快递盒子压扁了\\n' | python -m bot console
+
+A line starting with ``@`` is the human agent's, after a hand-off (``@claim``, ``@close``,
+``@<text>``; see :mod:`bot.console_desk`).
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ import asyncio
 import logging
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TextIO
 
+from bot.console_desk import ConsoleOperators, agent_says, console_desk
 from bot.engine.effects import Toast
 from bot.engine.engine import Engine
 from bot.engine.model import Button, Event, Reply
@@ -82,8 +86,18 @@ async def run_console(
     *,
     interactive: bool,
 ) -> int:
-    """Chats until end of input; returns the exit code."""
+    """Chats until end of input; returns the exit code.
+
+    Lines starting with ``@`` are the human agent's (:mod:`bot.console_desk`): the console
+    plays the operator group too, so the hand-off works here as on Telegram.
+    """
     buttons: list[Button] = []
+
+    def show(replies: Sequence[Reply]) -> None:
+        nonlocal buttons
+        buttons = render(tuple(replies), [], out) or buttons
+
+    desk = console_desk(service, ConsoleOperators(out, show, plain))
     outcome = await service.handle(
         CONSOLE_CHAT_ID, Event(kind="command", now=clock(), command="start")
     )
@@ -97,6 +111,9 @@ async def run_console(
             return 0
         if not interactive:
             out.write(f"\n> {line.rstrip()}\n")
+        if await agent_says(desk, CONSOLE_CHAT_ID, line.strip()):
+            out.flush()
+            continue
         event = parse_input(line, clock(), buttons)
         if event is None:
             continue
