@@ -4,11 +4,16 @@ The fake Bot API (``tests/fakes/bot_api.py``) and the load driver run in this pr
 runs in its **own subprocess** (``python -m bench e2e --serve ...``), so the bot has a core of
 its own as it would in production and the fake's validation work is not billed to the bot.
 
-- **ours**: the real application (``bot.tg.app.build_application``: PTB + handlers + Service +
-  engine + SQLite in a temporary directory, INFO logging as in production) with
-  ``CONCURRENCY`` = N. Telegram's own sending limits (30 messages/s overall, about 1/s per
-  chat) are lifted as in ``bench/concurrency.py``: they cap what Telegram accepts, not what
-  the bot costs; see ``docs/performance.md``.
+- **ours**: the shipped process. ``python -m bench e2e --serve ours`` applies the
+  benchmark-only experiments asked for (``BENCH_*``, :func:`_experiments`) and then calls
+  ``bot.__main__.main(["run"])``, the code path of ``python -m bot run``: agents, reminders,
+  the NLU-backed engine, SQLite in a temporary ``BOT_DATA_DIR``, INFO logging, PTB long
+  polling. It is configured by its environment only (:func:`ours_environment`):
+  ``CONCURRENCY`` = N and ``SEND_RATE_LIMIT=0`` / ``CHAT_RATE_LIMIT=0``: Telegram's sending
+  limits (30 messages/s overall, about 1/s per chat) cap what Telegram accepts, not what the
+  bot costs; see ``docs/performance.md``. The NLU model is cached in the bot's default cache
+  directory (``NLU_CACHE_DIR``), so it is trained at most once; a bot counts as started when
+  the fake sees its first ``getUpdates``.
 - **echo**: ``Application`` with one ``MessageHandler`` that sends the text back, in its
   fastest configuration: ``concurrent_updates`` N (1 = sequential) with a connection pool of
   ``max(8, 2N)``; the best N is reported.
@@ -21,7 +26,8 @@ its last message reached the fake server, and its latency runs from injection to
 
 Regimes: the fake answering at once (0 ms: our CPU cost) and adding 50 ms to every call (the
 real Bot API's round trip). Reported: updates/s with ``--users`` shoppers in flight, p50/p99
-latency, the ratio ours/echo, and p99 latency at a steady ``--rate`` updates/s with 50 ms.
+latency, Bot API calls, messages sent (``send*`` calls) and the bot process's CPU time per
+update, the ratio ours/echo, and p99 latency at a steady ``--rate`` updates/s with 50 ms.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,9 +111,9 @@ def _experiments() -> None:
         import functools
 
         import bot.tg.app as app_module
+        from bot.tg.transport import Limits
 
-        limits = app_module.Limits
-        patched = functools.partial(limits, pool_size=pool, pool_shards=shards)
+        patched = functools.partial(Limits, pool_size=pool, pool_shards=shards)
         setattr(app_module, "Limits", patched)  # noqa: B010
     if os.environ.get("BENCH_OURS_KEEP_KEYBOARD"):
         import bot.tg.handlers as handlers_module
@@ -250,11 +256,14 @@ class Driver:
             before = self.sent.get(user.id, 0)
             self._inject(user, step)
             deadline = time.perf_counter() + 30
+            seen = before
             while True:
-                seen = self.sent.get(user.id, 0)
-                await asyncio.sleep(quiet)
-                if self.sent.get(user.id, 0) == seen and seen > before:
+                # Wait for the first message at a fine grain, then for ``quiet`` s without one.
+                await asyncio.sleep(quiet if seen > before else 0.01)
+                now = self.sent.get(user.id, 0)
+                if now == seen and seen > before:
                     break
+                seen = now
                 if time.perf_counter() > deadline:
                     raise RuntimeError(f"the bot did not answer {step!r} (errors: {self._errs()})")
             self.per_step.append(self.sent[user.id] - before)
@@ -360,7 +369,7 @@ async def bot_process(
         else:
             argv = [*SERVE, kind, api.url, api.token, str(concurrency)]
             env, cwd = None, ROOT
-        seen = len(api.calls)
+        seen, started = len(api.calls), time.perf_counter()
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=log)
         try:
@@ -373,6 +382,11 @@ async def bot_process(
                 if time.perf_counter() > deadline:
                     raise RuntimeError(f"the {kind} bot did not poll for updates in time")
                 await asyncio.sleep(0.05)
+            with open(log_path, "a", encoding="utf-8") as log:
+                ready = time.perf_counter() - started
+                log.write(
+                    f"bench: {kind} N={concurrency} pid {proc.pid} polling after {ready:.1f} s\n"
+                )
             yield proc
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -386,7 +400,7 @@ async def bot_process(
 
 
 @contextlib.contextmanager
-def py_spy(pid: int, out: str | None) -> Any:
+def py_spy(pid: int, out: str | None) -> Iterator[None]:
     """Samples ``pid`` with ``py-spy record --format raw`` into ``out`` during the block."""
     if not out:
         yield
@@ -412,36 +426,38 @@ async def measure(
     users: int,
     log_path: Path,
     steady: tuple[float, float] | None = None,
-) -> tuple[Result, Result | None]:
-    """Starts one bot, probes, runs the closed loop (and the steady rate); returns results."""
+) -> Result:
+    """Starts one bot, probes, warms up and measures the closed loop with ``users`` shoppers,
+    or with ``steady=(rate, seconds)`` the open loop instead; returns the result."""
     script = OURS_SCRIPT if kind == "ours" else ECHO_SCRIPT
     api.latency = 0.0
     spy = os.environ.get("BENCH_PYSPY") if kind == "ours" and steady is None else None
-    async with bot_process(api, kind, concurrency, log_path) as proc:
-        driver = Driver(api, script)
-        await driver.probe(0.05)
-        api.latency = latency
-        await driver.closed_loop(min(users, 16))  # warm-up: connections, caches
-        out = f"{spy}.ours-N{concurrency}-{latency * 1000:.0f}ms.txt" if spy else None
-        with py_spy(proc.pid, out):
-            bot0, me0, calls0 = cpu_seconds(proc.pid), time.process_time(), len(api.calls)
-            n, secs, lat = await driver.closed_loop(users)
-            bot_cpu, me_cpu = cpu_seconds(proc.pid) - bot0, time.process_time() - me0
-            calls = [name for name, _ in api.calls[calls0:]]
-        result = Result(
-            kind, concurrency, latency * 1000, n, secs, lat, bot_cpu * 1000 / n, me_cpu * 1000 / n
-        )
-        result.calls = len(calls) / n
-        for name in calls:
-            result.per_method[name] = result.per_method.get(name, 0.0) + 1 / n
-        steady_result = None
-        if steady is not None:
-            n, secs, lat = await driver.steady(*steady)
-            steady_result = Result(kind, concurrency, latency * 1000, n, secs, lat)
+    try:
+        async with bot_process(api, kind, concurrency, log_path) as proc:
+            driver = Driver(api, script)
+            await driver.probe(0.05)
+            api.latency = latency
+            await driver.closed_loop(min(users, 16))  # warm-up: connections, caches
+            out = f"{spy}.ours-N{concurrency}-{latency * 1000:.0f}ms.txt" if spy else None
+            with py_spy(proc.pid, out):
+                bot0, me0, calls0 = cpu_seconds(proc.pid), time.process_time(), len(api.calls)
+                if steady is None:
+                    n, secs, lat = await driver.closed_loop(users)
+                else:
+                    n, secs, lat = await driver.steady(*steady)
+                bot_cpu, me_cpu = cpu_seconds(proc.pid) - bot0, time.process_time() - me0
+                calls = [name for name, _ in api.calls[calls0:]]
+    finally:
         api.latency = 0.0
-    for name in _SENDING:  # unwrap for the next bot
-        api._handlers[name] = getattr(api, f"_m_{name}")
-    return result, steady_result
+        for name in _SENDING:  # unwrap for the next bot
+            api._handlers[name] = getattr(api, f"_m_{name}")
+    result = Result(
+        kind, concurrency, latency * 1000, n, secs, lat, bot_cpu * 1000 / n, me_cpu * 1000 / n
+    )
+    result.calls = len(calls) / n
+    for name in calls:
+        result.per_method[name] = result.per_method.get(name, 0.0) + 1 / n
+    return result
 
 
 async def run(args: argparse.Namespace) -> str:
@@ -461,7 +477,7 @@ async def run(args: argparse.Namespace) -> str:
             for _ in range(args.rounds):
                 for kind, ns in (("echo", args.echo_n), ("ours", args.ours_n)):
                     for n in ns:
-                        result, _ = await measure(api, kind, n, latency, args.users, log_path)
+                        result = await measure(api, kind, n, latency, args.users, log_path)
                         print(f"  {latency * 1000:3.0f} ms  {result.describe()}", flush=True)
                         print(f"           calls/update: {result.breakdown()}", flush=True)
                         if kind not in best or result.rate > best[kind].rate:
@@ -482,15 +498,15 @@ async def run(args: argparse.Namespace) -> str:
             best_p99: dict[str, tuple[float, float]] = {}
             for _ in range(args.rounds):
                 for kind, n in steady_n.items():
-                    _, steady_result = await measure(
+                    steady_result = await measure(
                         api, kind, n, 0.05, 16, log_path, steady=(args.rate, args.seconds)
                     )
-                    assert steady_result is not None
                     lat = steady_result.lat_ms
                     print(
                         f"  steady {args.rate:.0f}/s at 50 ms, {kind} N={n}: p50 "
                         f"{median(lat):.1f} ms, p99 {percentile(lat, 99):.1f} ms, achieved "
-                        f"{steady_result.rate:.1f}/s",
+                        f"{steady_result.rate:.1f}/s, bot CPU "
+                        f"{steady_result.bot_cpu_ms:.2f} ms/update",
                         flush=True,
                     )
                     figures = (percentile(lat, 99), median(lat))
