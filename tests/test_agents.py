@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -18,9 +17,10 @@ from bot.engine.model import Event, Outcome
 from bot.service import Service
 from bot.store.base import Case, Changes
 from bot.store.memory import MemoryStore
+from tests.support import TZ
 
 ROOT = Path(__file__).resolve().parents[1]
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
 CHAT = 501
 
 

@@ -7,7 +7,6 @@ import shutil
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -25,15 +24,16 @@ from bot.nlu.model import train
 from bot.nlu.textnorm import model_text
 from bot.nlu.understand import Understanding
 from bot.service import Service
+from tests.support import TZ
 
 ROOT = Path(__file__).resolve().parent.parent
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
 TODAY = NOW.date()
 #: The targets of the understanding issue, on the held-out file (never trained on).
 INTENT_TARGET = 0.95
 EXACT_TARGET = 0.90
 #: The level measured on the held-out file (not a target: a floor against regressions).
-EXACT_FLOOR = 0.86
+EXACT_FLOOR = 0.88
 
 
 @pytest.fixture(scope="module")

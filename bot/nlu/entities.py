@@ -66,15 +66,22 @@ _SPEAKER = (
 )
 _ADVERB = (
     r"(?:还|還|就|只|只会|只會|直接|一直|竟然|居然|又|也|都|却|卻|反而|非要|非|偏|偏偏|硬"
-    r"|just|only|even|still|then)?"
+    r"|just|only|even|still|then|keep|keeps)?"
 )
 _VERB = (
     r"(?:说|說|讲|講|话|話|回复|回覆|回我|回|表示|答复|答覆|称|稱|声称|聲稱|坚持|堅持|告诉我|告訴我"
-    r"|said|says|say|replied|replies|reply|told me|tells me|claims|claimed|responded|wrote|answered"
-    r"|goes|insists|insisted)"
+    r"|said|saying|says|say|claiming|replied|replies|reply|told me|tells me|claims|claimed"
+    r"|responded|wrote|answered"
+    r"|goes|insists|insisted|insisting)"
 )
 _INTRO = re.compile(
-    _SPEAKER + r"\s*" + _ADVERB + r"\s*(?:" + _VERB + r"|问我|問我|问|問|asked|asks)"
+    r"(?<!其)"
+    + _SPEAKER
+    + r"\s*"
+    + _ADVERB
+    + r"\s*(?:"
+    + _VERB
+    + r"|问我|問我|问(?!题)|問(?!題)|asked|asks)"
     r"(?:\s*(?:了|道|著|着|是说|說是|说是))?\s*(?:[:：,，]\s*)?",
     re.IGNORECASE,
 )
@@ -82,7 +89,7 @@ _INTRO = re.compile(
 _LATER_INTRO = re.compile(
     r"(?:(?<=[，,。\s])|(?<=还|還|又|就|并|並|却|卻|只|也|都|硬|非|偏))(?:说|說|讲|講|称|稱|表示|回复|回覆)"
     r"(?:\s*(?:了|道|是说|說是))?\s*(?:[:：,，]\s*)?"
-    r"|\b(?:says|said|claims|claimed|insists)\b\s*(?:that\s+)?(?:[:,]\s*)?",
+    r"|\b(?:says|said|saying|claims|claimed|claiming|insists)\b\s*(?:that\s+)?(?:[:,]\s*)?",
     re.IGNORECASE,
 )
 _REPLY_QUOTE = re.compile(
@@ -91,7 +98,7 @@ _REPLY_QUOTE = re.compile(
 #: A saying only feared or supposed ("怕卖家说没收到") is not the seller's words.
 _SUPPOSED = re.compile(
     r"(怕|担心|擔心|万一|萬一|要是|如果|假如|会不会|會不會|if|in case|what if"
-    r"|没|沒|不|n't|not|never)\s*$",
+    r"|没|沒|不|n't|not|never|hasnt|havent|didnt|doesnt|wont|dont)\s*$",
     re.I,
 )
 _QUOTES = {"“": "”", '"': '"', "「": "」", "『": "』", "‘": "’", "'": "'", "＂": "＂"}
@@ -102,13 +109,15 @@ _SELLER_WORD = re.compile(
 #: Where an unquoted saying ends: a sentence mark, or a comma (or a space) before the shopper
 #: speaks again or the seller does something else.
 _SAYING_END = re.compile(
-    r"[。！？!?\n；]|\.(?:\s|$)|\s+(?=我|俺|但|可是|真的|气死|氣死|救命|i\b)"
+    r"[。！？!?\n；]|\.(?:\s|$)|\s+(?=我|俺|但|可是|可我|真的|气死|氣死|救命|i\b|but\b)"
     r"|[，,、]\s*(?=我|俺|咱|但|但是|可|可是|明明|然后|然後|还|還|又|结果|結果|不让|不讓|不给|不給|就是|拒绝|拒絕"
-    r"|平台|怎么|怎麼|咋|请问|請問|姐妹|宝子|真的|气死|氣死|这|這|那我|太|凭|憑|难道|難道|不是|哪有"
+    r"|平台|怎么|怎麼|咋|在哪|哪里|哪裡|请问|請問|姐妹|宝子|真的|气死|氣死|这|這|那我|太|凭|憑|难道|難道|不是|哪有"
     r"|i\b|my\b|but\b|and\b|so\b|which\b|what\b|how\b|can\b|pls\b|please\b|then\b|wtf\b|is\b|this\b)",
     re.IGNORECASE,
 )
 _EDGE = " \t:：,，。.!！?？~～…\"'“”「」『』"
+#: "said nothing": nothing was said.
+_NOTHING = re.compile(r"(?:nothing|not a word|a word|anything)\b", re.IGNORECASE)
 
 
 def seller_words(text: str) -> str | None:
@@ -136,7 +145,7 @@ def seller_words(text: str) -> str | None:
         if quoted:  # 'seller says i "damaged it myself"': the quotation is the saying
             return quoted["q"].strip(_EDGE) or None
         said = clause.strip(_EDGE)
-        if len(said) >= 2:
+        if len(said) >= 2 and not _NOTHING.match(said):
             return said
     if named is not None or _REPLY_QUOTE.search(text):
         q = _QUOTED.search(text)

@@ -146,7 +146,9 @@ def negated(folded: str, at: int) -> bool:
     return any(before.endswith(n) for n in _NEGATORS)
 
 
-_ORDER_LIKE = re.compile(r"[a-z]{0,3}[0-9]{8,}")
+#: Eight digits or more, maybe grouped by single spaces or dashes as people type them
+#: ("P2026 1110 7788 9900 12"), maybe after a short letter prefix glued to them.
+_ORDER_LIKE = re.compile(r"(?<![a-z0-9])(?:[a-z]{1,3}(?=[0-9]))?[0-9](?:[ \-]?[0-9]){7,}")
 
 
 def _emoji_words(text: str) -> str:
@@ -168,4 +170,12 @@ def model_text(text: str) -> str:
     A long number (an order or phone number) becomes ``#``, so no two of them differ; short
     numbers stay (12315 and 886 mean different things).
     """
-    return _ORDER_LIKE.sub(" # ", soft(_emoji_words(text)))
+    return _ORDER_LIKE.sub(_number_mark, soft(_emoji_words(text)))
+
+
+_SPACED_DATE = re.compile(r"[0-9]{4}[ \-][0-9]{1,2}[ \-][0-9]{1,2}")
+
+
+def _number_mark(m: re.Match[str]) -> str:
+    """`` # `` for a long number; a date written with separators ("2026.11.20") stays."""
+    return m.group() if _SPACED_DATE.fullmatch(m.group()) else " # "
