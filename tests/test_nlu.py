@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.cli_nlu import main_nlu
 from bot.engine.engine import Engine
@@ -20,7 +22,7 @@ from bot.nlu.data import NluDataError, load_labels, load_training, read_examples
 from bot.nlu.entities import mask_personal
 from bot.nlu.evaluate import evaluate, same_words
 from bot.nlu.lang import detect
-from bot.nlu.model import train
+from bot.nlu.model import NONE, train
 from bot.nlu.textnorm import model_text
 from bot.nlu.understand import Understanding
 from bot.service import Service
@@ -288,3 +290,38 @@ def test_nlu_eval_prints_the_report_with_a_summary_last(capsys: pytest.CaptureFi
     assert any(line.startswith("confusion") for line in out)
     assert any(line.startswith("by language:") for line in out)
     assert main_nlu(ROOT, ["eval", "--file", "nope.yaml"]) == 1
+
+
+_HEAD_LABELS = {
+    "intent": [
+        "inform",
+        "report_problem",
+        "tips",
+        "greet",
+        "not_received",
+        "intervention",
+        "return_goods",
+        "excluded_items",
+        "human",
+    ],
+    "problem": [NONE, "damaged", "fake", "quality"],
+    "seller": [NONE, "refused", "agreed", "negotiating", "ignored"],
+    "status": [NONE, "signed", "not_received", "delivering"],
+    "want": [NONE, "refund_only", "return_refund"],
+}
+
+
+@given(st.data())
+def test_the_decoder_picks_what_trying_every_combination_picks(data: st.DataObject) -> None:
+    """The branch-and-bound decoder (fast) against the full search it replaced."""
+    from bot.nlu import understand
+
+    heads = list(_HEAD_LABELS)
+    options = []
+    for head in heads:
+        labels = data.draw(
+            st.lists(st.sampled_from(_HEAD_LABELS[head]), min_size=1, max_size=5, unique=True)
+        )
+        probs = data.draw(st.lists(st.floats(0.0, 1.0), min_size=len(labels), max_size=len(labels)))
+        options.append(sorted(zip(labels, probs, strict=True), key=lambda x: -x[1]))
+    assert understand._best_allowed(heads, options) == understand._full_search(heads, options)

@@ -228,20 +228,70 @@ class Understanding:
                 choice[key] = None if best == NONE else best
         heads = [h for h in _TOP if h in scores]
         options = [scores[h][: _TOP[h]] for h in heads]
-        best_score = -math.inf
-        best_combo: tuple[tuple[str, float], ...] | None = None
-        for combo in product(*options):
-            picked = dict(zip(heads, (label for label, _ in combo), strict=True))
-            if not _allowed(picked):
-                continue
-            score = sum(math.log(max(p, 1e-12)) for _, p in combo)
-            if score > best_score:
-                best_score, best_combo = score, combo
+        best_combo = _best_allowed(heads, options)
         if best_combo is None:  # nothing obeys the rules: take each head's best
             best_combo = tuple(o[0] for o in options)
         for head, (label, _) in zip(heads, best_combo, strict=True):
             choice[head] = None if label == NONE else label
         return choice
+
+
+def _best_allowed(
+    heads: list[str], options: list[list[tuple[str, float]]]
+) -> tuple[tuple[str, float], ...] | None:
+    """The combination of the heads' options of highest joint log-probability that obeys the
+    rules (:func:`_allowed`); the first in ``product`` order among equals, ``None`` if none does.
+
+    Branch and bound over the options in ``product`` order: a branch is cut when even the best
+    options of the heads left cannot beat the best allowed combination found so far, so the
+    rules are checked for a handful of the 405 combinations, not all (measured: 0.94 → 0.1 ms
+    per message; ``tests/test_nlu.py`` checks it picks what the full search picks).
+    """
+    logs = [[math.log(max(p, 1e-12)) for _, p in opts] for opts in options]
+    ceiling = [0.0] * (len(heads) + 1)  # the most the heads from i on can add
+    for i in range(len(heads) - 1, -1, -1):
+        ceiling[i] = ceiling[i + 1] + max(logs[i], default=0.0)
+    best_score = -math.inf
+    best: tuple[int, ...] | None = None
+    chosen: list[int] = []
+
+    def walk(i: int, acc: float) -> None:
+        nonlocal best_score, best
+        if i == len(heads):
+            if acc > best_score:
+                picked = {h: options[k][chosen[k]][0] for k, h in enumerate(heads)}
+                if _allowed(picked):
+                    best_score, best = acc, tuple(chosen)
+            return
+        for j, log_p in enumerate(logs[i]):
+            score = acc + log_p
+            # (a margin for rounding: the bound is summed in another order than the score)
+            if score + ceiling[i + 1] < best_score - 1e-9:
+                continue
+            chosen.append(j)
+            walk(i + 1, score)
+            chosen.pop()
+
+    walk(0, 0.0)
+    if best is None:
+        return None
+    return tuple(options[k][j] for k, j in enumerate(best))
+
+
+def _full_search(
+    heads: list[str], options: list[list[tuple[str, float]]]
+) -> tuple[tuple[str, float], ...] | None:
+    """:func:`_best_allowed` by trying every combination (the reference it is tested against)."""
+    best_score = -math.inf
+    best_combo: tuple[tuple[str, float], ...] | None = None
+    for combo in product(*options):
+        picked = dict(zip(heads, (label for label, _ in combo), strict=True))
+        if not _allowed(picked):
+            continue
+        score = sum(math.log(max(p, 1e-12)) for _, p in combo)
+        if score > best_score:
+            best_score, best_combo = score, combo
+    return best_combo
 
 
 def _given_facts(
