@@ -65,7 +65,7 @@ def _add_locale(root: Path, name: str, *, drop: str = "", placeholder_of: str = 
             lines = [ln for ln in lines if not ln.strip().startswith(f"{drop}:")]
         if placeholder_of:
             lines = [
-                ln.replace("{n}", "{count}") if ln.strip().startswith(placeholder_of) else ln
+                ln.replace("{rating}", "{count}") if ln.strip().startswith(placeholder_of) else ln
                 for ln in lines
             ]
         dest = root / "locales" / src.name.replace("zh-Hans", name, 1)
