@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
+from bot.engine.engine import Engine
+from bot.store.sqlite import SqliteStore
 from tests.fakes.bot_api import FakeBotAPI
+from tests.support import project_engine
 
 # ==== fake Telegram Bot API (owner: fake Bot API server; tests/fakes/bot_api.py) ============
 
@@ -37,3 +41,21 @@ async def bot_api() -> AsyncIterator[FakeBotAPI]:
 
 
 # ==== end of fake Telegram Bot API section ===================================================
+
+
+# ==== shared fixtures (plain helpers: tests/support.py) ======================================
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    """The engine of the project's flows and locales (a test module may override it, e.g. with
+    a fixture's flows)."""
+    return project_engine()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    """A fresh SQLite store in the test's temporary directory, closed afterwards."""
+    s = SqliteStore(tmp_path / "bot.sqlite3")
+    yield s
+    s.close()

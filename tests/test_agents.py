@@ -31,11 +31,6 @@ class FakeSettings:
     intervention_hook: str | None = None
 
 
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine.load(ROOT)
-
-
 def _desk(engine: Engine, settings: FakeSettings) -> tuple[AgentDesk, Service, MemoryStore]:
     store = MemoryStore()
     service = Service(engine, store, lambda: NOW)

@@ -15,18 +15,13 @@ import pytest
 from bot.engine.effects import CaseUpdate
 from bot.engine.engine import Engine
 from bot.engine.model import Event, Outcome
-from tests.support import TZ, project_engine
+from tests.support import TZ
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
 ORDER_NO = "P7123456789012345678"
 DESCRIPTION = '11月20日签收，<b>杯子</b>碎了 & 外箱"压痕"'
 SELLER_SAID = "<i>不退</i>，自己摔的"
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return project_engine()
 
 
 class Chat:

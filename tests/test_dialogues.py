@@ -14,18 +14,12 @@ import yaml
 
 from bot.engine.engine import Engine
 from tests.dialogue_runner import Visits, run_transcript
-from tests.support import project_engine
 from tests.transition_coverage import report
 
 ROOT = Path(__file__).resolve().parent.parent
 DIALOGUES = sorted((ROOT / "tests" / "dialogues").glob("*.yaml"))
 COVERAGE = ROOT / "docs" / "coverage.md"
 SHARED_COVERAGE = ROOT.parent / "shared" / "domain" / "coverage.md"
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return project_engine()
 
 
 @pytest.mark.parametrize("path", DIALOGUES, ids=[p.stem for p in DIALOGUES])

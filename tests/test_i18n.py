@@ -15,7 +15,7 @@ from bot.engine.model import Event, Outcome
 from bot.i18n import pick_locale
 from bot.service import Service
 from bot.store.memory import MemoryStore
-from tests.support import TZ, project_engine
+from tests.support import TZ
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
@@ -104,11 +104,6 @@ _S2T = opencc.OpenCC("s2t")
 def traditional(text: str) -> str:
     """The Traditional spelling of ``text`` (OpenCC), to test the fold back."""
     return str(_S2T.convert(text))
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return project_engine()
 
 
 def test_every_locale_is_loaded(engine: Engine) -> None:

@@ -8,7 +8,6 @@ unreachable, so these tests run on a copy of the content with that row added.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,13 +53,6 @@ def content_root(tmp: Path) -> Path:
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     return Engine.load(content_root(tmp_path_factory.mktemp("content")))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "bot.sqlite3")
-    yield s
-    s.close()
 
 
 class Sent:
