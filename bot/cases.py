@@ -191,7 +191,8 @@ def card_text(
 ) -> str:
     """Returns the case card for human agents (Telegram HTML; shopper text escaped).
 
-    It ends with the draft statement built from the same facts, as the shopper saw it.
+    It ends with the draft statement built from the same facts, as the shopper saw it, once the
+    shopper has said what they want (before that, a draft would invent the demand).
     """
     f = facts(case)
     values = {k: _value(src, locale, k, f.get(k)) for k in CARD_FACTS}
@@ -205,6 +206,9 @@ def card_text(
         who = src.text(locale, "case.card_unclaimed")
     body = src.text(locale, "case.card", case_id=case.case_id, n=evidence_count, **values)
     card = "\n".join((body.rstrip("\n"), _status_line(src, locale, case.status), who))
+    if f.get("request") in (None, "", "none"):
+        # The shopper has not said what they want: a draft would invent its demand.
+        return card[:MESSAGE_LIMIT]
     draft = src.statement(f, _day(src, case, today), case.case_id)
     return _within_limit(card, src.text(locale, "case.card_statement"), draft)
 

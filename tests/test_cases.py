@@ -149,6 +149,19 @@ def test_card_ends_with_the_draft_statement_from_the_same_facts(
     assert len(card) <= 4096
 
 
+def test_card_has_no_draft_before_the_shopper_said_what_they_want(
+    texts: cases.EngineTexts,
+) -> None:
+    case = _case()
+    case.fields.pop("request", None)
+    for key in ("fields",):
+        nested = case.fields.get(key)
+        if isinstance(nested, dict):
+            nested.pop("request", None)
+    card = cases.card_text(texts, case, evidence_count=0)
+    assert "案件 C-2611-0001" in card and "申诉说明草稿" not in card and "我的诉求" not in card
+
+
 def test_card_with_very_long_texts_stays_within_one_message(texts: cases.EngineTexts) -> None:
     case = _case()
     case.fields.update(
