@@ -74,6 +74,9 @@ _VERB = (
     r"|responded|wrote|answered"
     r"|goes|insists|insisted|insisting)"
 )
+#: Words after 说/讲 that make no saying: 说好 (promised: "说好48小时发"), 讲不拢 (could not agree),
+#: 说不通, 说不清, 说不过去, 说不定 (maybe).
+_NOT_SAYING = r"(?!好(?!像)|不拢|不攏|不通|不清|不过|不過|不定)"
 _INTRO = re.compile(
     r"(?<!其)"
     + _SPEAKER
@@ -82,13 +85,15 @@ _INTRO = re.compile(
     + r"\s*(?:"
     + _VERB
     + r"|问我|問我|问(?!题)|問(?!題)|asked|asks)"
-    r"(?:\s*(?:了|道|著|着|是说|說是|说是))?\s*(?:[:：,，]\s*)?",
+    + _NOT_SAYING
+    + r"(?:\s*(?:了|道|著|着|是说|說是|说是))?\s*(?:[:：,，]\s*)?",
     re.IGNORECASE,
 )
 #: 还说 / 又说 / "…, says" with the seller named earlier ("卖家拒绝了还说临期品不参与").
 _LATER_INTRO = re.compile(
     r"(?:(?<=[，,。\s])|(?<=还|還|又|就|并|並|却|卻|只|也|都|硬|非|偏))(?:说|說|讲|講|称|稱|表示|回复|回覆)"
-    r"(?:\s*(?:了|道|是说|說是))?\s*(?:[:：,，]\s*)?"
+    + _NOT_SAYING
+    + r"(?:\s*(?:了|道|是说|說是))?\s*(?:[:：,，]\s*)?"
     r"|\b(?:says|said|saying|claims|claimed|claiming|insists)\b\s*(?:that\s+)?(?:[:,]\s*)?",
     re.IGNORECASE,
 )
@@ -118,6 +123,12 @@ _SAYING_END = re.compile(
 _EDGE = " \t:：,，。.!！?？~～…\"'“”「」『』"
 #: "said nothing": nothing was said.
 _NOTHING = re.compile(r"(?:nothing|not a word|a word|anything)\b", re.IGNORECASE)
+#: "said ok", "keeps saying no", "說OK了": a bare yes or no, unquoted, is what the seller did
+#: (agreed, refused), not words of theirs to quote.
+_BARE_ANSWER = re.compile(
+    r"(?:ok|okay|yes|yeah|yep|no|nope|sure|fine|alright|好的?|行吧?)\s*(?:了|啦|喔|哦|呀|吧)?",
+    re.IGNORECASE,
+)
 
 
 def seller_words(text: str) -> str | None:
@@ -145,7 +156,7 @@ def seller_words(text: str) -> str | None:
         if quoted:  # 'seller says i "damaged it myself"': the quotation is the saying
             return quoted["q"].strip(_EDGE) or None
         said = clause.strip(_EDGE)
-        if len(said) >= 2 and not _NOTHING.match(said):
+        if len(said) >= 2 and not _NOTHING.match(said) and not _BARE_ANSWER.fullmatch(said):
             return said
     if named is not None or _REPLY_QUOTE.search(text):
         q = _QUOTED.search(text)

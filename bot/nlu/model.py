@@ -40,7 +40,7 @@ from bot.nlu.data import (
 from bot.nlu.textnorm import model_text, negated, normalize
 
 #: Bump when :func:`model_text` or the vectoriser changes: old caches are then ignored.
-FEATURE_VERSION = 7
+FEATURE_VERSION = 8
 #: The label of "this entity is not in the message".
 NONE = "-"
 

@@ -164,13 +164,36 @@ def _emoji_words(text: str) -> str:
     return "".join(out)
 
 
+#: Homophone slips in the words that decide an intent (typed by pinyin: 据收 for 拒收, 兰截 for
+#: 拦截, 人公 for 人工), folded to the word meant. Only slips that mean nothing else here.
+_TYPOS = {
+    "据收": "拒收",
+    "巨收": "拒收",
+    "据签": "拒签",
+    "兰截": "拦截",
+    "栏截": "拦截",
+    "蓝截": "拦截",
+    "拦劫": "拦截",
+    "人公": "人工",
+    "仁工": "人工",
+    "法货": "发货",
+    "运废": "运费",
+    "以经": "已经",
+}
+_TYPO = re.compile("|".join(_TYPOS))
+
+
 def model_text(text: str) -> str:
-    """The form of a message the model reads: folded (:func:`soft`), emoji spelt out.
+    """The form of a message the model reads: folded (:func:`soft`), emoji spelt out, pinyin
+    slips in key words mended (:data:`_TYPOS`).
 
     A long number (an order or phone number) becomes ``#``, so no two of them differ; short
     numbers stay (12315 and 886 mean different things).
     """
-    return _ORDER_LIKE.sub(_number_mark, soft(_emoji_words(text)))
+    folded = soft(_emoji_words(text))
+    if not folded.isascii():
+        folded = _TYPO.sub(lambda m: _TYPOS[m.group()], folded)
+    return _ORDER_LIKE.sub(_number_mark, folded)
 
 
 _SPACED_DATE = re.compile(r"[0-9]{4}[ \-][0-9]{1,2}[ \-][0-9]{1,2}")

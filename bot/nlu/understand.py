@@ -62,6 +62,26 @@ AT_HAND = re.compile(
     r"|outside|lobby|reception|front|station|7-11|come|came|porch|guard",
     re.IGNORECASE,
 )
+#: An arrival still to come ("明天才送到", "到时候拒收", "it arrives tomorrow"): the parcel is not
+#: at the door now, so no ``delivering`` whatever door or courier words the message has.
+LATER = re.compile(
+    r"(?:明天|明日|后天|後天|下周|下週|下礼拜|下禮拜|过两天|過兩天)[^，,。！？!?]{0,4}(?:到|送|派)"
+    r"|到时候|到時候|到时|到時|tomorrow|next week|in a few days",
+    re.IGNORECASE,
+)
+#: The shopper refusing the parcel itself ("能拒签吗", "can i refuse the package") ...
+REFUSING = re.compile(
+    r"拒收|拒签|拒簽|不签|不簽|不想签|不想簽|唔簽|say no to"
+    r"|(?:refuse|reject)\w*\s+(?:it|the parcel|the package|the delivery|delivery|to sign)",
+    re.IGNORECASE,
+)
+#: ... and has not signed for it or taken it: the goods are at the door, not received
+#: (``delivering``, never ``signed``) unless the message says they were signed, taken or opened.
+TAKEN = re.compile(
+    r"签收了|已签收|已经签收|签了|簽收了|已簽收|已經簽收|簽了|签过|簽過|签收后|簽收後|代签|代簽|帮我签|幫我簽"
+    r"|拿到|收到了|取了|取回|拆开|拆開|signed|opened|picked it up|got it",
+    re.IGNORECASE,
+)
 #: Candidates per head considered by the joint decoding.
 _TOP = {"intent": 5, "problem": 3, "seller": 3, "status": 3, "want": 3}
 
@@ -154,8 +174,11 @@ class Understanding:
         """Returns what ``text`` says; ``today`` resolves its relative dates."""
         language = detect(text)
         scores = self._with_lexicon(text, self.model.scores(text))
-        if "status" in scores and AT_HAND.search(text) is None:
+        if "status" in scores and (AT_HAND.search(text) is None or LATER.search(text)):
             scores["status"] = [(v, 0.0 if v == "delivering" else p) for v, p in scores["status"]]
+            scores["status"].sort(key=lambda x: -x[1])
+        if "status" in scores and REFUSING.search(text) and not TAKEN.search(text):
+            scores["status"] = [(v, 0.0 if v == "signed" else p) for v, p in scores["status"]]
             scores["status"].sort(key=lambda x: -x[1])
         decoded = self._decode(scores)
         ranked = _given_facts(scores["intent"], decoded)
