@@ -106,7 +106,7 @@ class AgentDesk:
         self.service = service
         self.store: Store = service.store
         self.engine = service.engine
-        self.texts = cases.EngineTexts(self.engine)
+        self.texts: cases.TextSource = self.engine
         self.operators = operators
         self.clock = clock
         #: The agents' language: the operator group reads the default locale.

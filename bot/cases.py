@@ -69,7 +69,8 @@ class CaseError(ValueError):
 
 
 class TextSource(Protocol):
-    """What the texts need from the engine: rendered messages and slot values in words."""
+    """What the texts need from the engine (:class:`bot.engine.engine.Engine` is one):
+    rendered messages and slot values in words."""
 
     #: The shoppers' time zone (for the day a case's statement is dated).
     tz: ZoneInfo
@@ -82,7 +83,7 @@ class TextSource(Protocol):
         """Shows a slot value in words (locale ``values:``), or as it is."""
         ...
 
-    def statement(self, facts: dict[str, Any], today: date, case_id: str | None) -> str:
+    def statement(self, facts: dict[str, Any], today: date, *, case_id: str | None = None) -> str:
         """The complaint statement for these facts (Telegram HTML)."""
         ...
 
@@ -209,7 +210,7 @@ def card_text(
     if f.get("request") in (None, "", "none"):
         # The shopper has not said what they want: a draft would invent its demand.
         return card[:MESSAGE_LIMIT]
-    draft = src.statement(f, _day(src, case, today), case.case_id)
+    draft = src.statement(f, _day(src, case, today), case_id=case.case_id)
     return _within_limit(card, src.text(locale, "case.card_statement"), draft)
 
 
@@ -304,25 +305,3 @@ def case_dict(case: Case, evidence: Iterable[Evidence] = ()) -> dict[str, Any]:
         "rating": case.fields.get("rating"),
         "comment": case.fields.get("comment"),
     }
-
-
-class EngineTexts:
-    """Adapts :class:`bot.engine.engine.Engine` to :class:`TextSource`."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.tz: ZoneInfo = engine.tz
-
-    def text(self, locale: str | None, key: str, /, **values: object) -> str:
-        """Renders a locale message (``None``: the default locale); values are HTML-escaped."""
-        return str(self.engine.text(locale or self.engine.default_locale, key, **values))
-
-    def value_words(self, locale: str | None, slot: str, value: Any) -> str:
-        """Shows a slot value in words (locale ``values:``), or as it is."""
-        locales = self.engine.bundle.locales
-        loc = locales.get(locale) or locales[self.engine.default_locale]
-        return str(self.engine.words(loc, slot, value))
-
-    def statement(self, facts: dict[str, Any], today: date, case_id: str | None) -> str:
-        """The complaint statement for these facts (Telegram HTML)."""
-        return str(self.engine.statement(facts, today, case_id=case_id))

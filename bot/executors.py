@@ -197,7 +197,7 @@ def _show_case(st: Staging, effect: ShowCase) -> None:
     from bot import cases
 
     record = cases.shopper_text(
-        cases.EngineTexts(st.engine),
+        st.engine,
         st.store,
         st.conv.chat_id,
         st.conv.case_id,

@@ -1,12 +1,14 @@
 """What the service needs from the pieces around it, as protocols: the engine (or a stub of
-it in tests) and the agent desk. The service, the effect executors and the front ends type
-against these, so none of them needs to import another just for its shape.
+it in tests; the engine also serves as :class:`bot.cases.TextSource`) and the agent desk. The
+service, the effect executors and the front ends type against these, so none of them needs to
+import another just for its shape.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from datetime import date
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.engine.model import Conversation, Event, Outcome, Reply
@@ -28,8 +30,16 @@ class EngineLike(Protocol):
         """Runs one event through the flows."""
         ...
 
-    def text(self, locale: str, key: str, /, **values: object) -> str:
-        """Returns a rendered locale message."""
+    def text(self, locale: str | None, key: str, /, **values: object) -> str:
+        """Returns a rendered locale message (``None``: the default locale)."""
+        ...
+
+    def value_words(self, locale: str | None, slot: str, value: Any) -> str:
+        """Shows a slot value in words (locale ``values:``), or as it is."""
+        ...
+
+    def statement(self, facts: dict[str, Any], today: date, *, case_id: str | None = None) -> str:
+        """The complaint statement for these facts (Telegram HTML)."""
         ...
 
     def locales(self) -> tuple[str, ...]:

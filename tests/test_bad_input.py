@@ -12,7 +12,7 @@ import html.parser
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.cases import EngineTexts, card_text, shopper_text
+from bot.cases import card_text, shopper_text
 from bot.engine.freetext import TEXT_LIMIT
 from bot.engine.model import Button, Event, Outcome
 from bot.service import Service
@@ -149,7 +149,7 @@ async def test_markup_is_escaped_in_the_case_card_and_case_view() -> None:
     shopper = Shopper(service(store), 5002)
     await to_statement(shopper, EVIL, EVIL)
     case = store.cases_of(5002)[0]
-    src = EngineTexts(engine())
+    src = engine()
     for text in (card_text(src, case, 1), shopper_text(src, store, 5002)):
         assert "<script>" not in text and "<a " not in text, text
         assert "&lt;script&gt;" in text

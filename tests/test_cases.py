@@ -12,6 +12,7 @@ import pytest
 
 from bot import cases
 from bot.cli_cases import main_case, main_cases
+from bot.engine.engine import Engine
 from bot.store.base import Case, Changes, Evidence, Store
 from bot.store.memory import MemoryStore
 from tests.support import project_engine
@@ -20,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def texts() -> cases.EngineTexts:
-    return cases.EngineTexts(project_engine())
+def texts() -> Engine:
+    return project_engine()
 
 
 def _case(case_id: str = "C-2611-0001", chat_id: int = 42, at: float = 1_763_900_000.0) -> Case:
@@ -116,7 +117,7 @@ def test_evidence_refs_lists_early_and_stored_files_once() -> None:
 
 
 def test_card_shows_summary_order_number_and_escapes_user_text(
-    texts: cases.EngineTexts,
+    texts: Engine,
 ) -> None:
     case = _case()
     case.fields["description"] = "<b>碎了</b> & 漏了"
@@ -135,7 +136,7 @@ def test_card_shows_summary_order_number_and_escapes_user_text(
 
 
 def test_card_ends_with_the_draft_statement_from_the_same_facts(
-    texts: cases.EngineTexts,
+    texts: Engine,
 ) -> None:
     case = _case()
     case.fields.update(
@@ -150,7 +151,7 @@ def test_card_ends_with_the_draft_statement_from_the_same_facts(
 
 
 def test_card_has_no_draft_before_the_shopper_said_what_they_want(
-    texts: cases.EngineTexts,
+    texts: Engine,
 ) -> None:
     case = _case()
     case.fields.pop("request", None)
@@ -162,7 +163,7 @@ def test_card_has_no_draft_before_the_shopper_said_what_they_want(
     assert "案件 C-2611-0001" in card and "申诉说明草稿" not in card and "我的诉求" not in card
 
 
-def test_card_with_very_long_texts_stays_within_one_message(texts: cases.EngineTexts) -> None:
+def test_card_with_very_long_texts_stays_within_one_message(texts: Engine) -> None:
     case = _case()
     case.fields.update(
         {"description": "碎" * 500, "seller_said": "不" * 500, "product": "杯" * 500}
@@ -172,7 +173,7 @@ def test_card_with_very_long_texts_stays_within_one_message(texts: cases.EngineT
     assert "案件 C-2611-0001" in card
 
 
-def test_shopper_view_lists_only_the_facts_given(texts: cases.EngineTexts) -> None:
+def test_shopper_view_lists_only_the_facts_given(texts: Engine) -> None:
     store = MemoryStore()
     case = _case()
     case.fields["product"] = "none"  # skipped
@@ -182,14 +183,14 @@ def test_shopper_view_lists_only_the_facts_given(texts: cases.EngineTexts) -> No
     assert "商品：" not in text and "诉求：" not in text and "（未提供）" not in text
 
 
-def test_thread_title_has_no_order_number(texts: cases.EngineTexts) -> None:
+def test_thread_title_has_no_order_number(texts: Engine) -> None:
     title = cases.thread_title(texts, _case())
     assert title.startswith("C-2611-0001")
     assert "P123456789012" not in title
     assert len(title) <= 128
 
 
-def test_shopper_text_shows_only_their_own_case(texts: cases.EngineTexts) -> None:
+def test_shopper_text_shows_only_their_own_case(texts: Engine) -> None:
     store = MemoryStore()
     mine, other = _case("C-2611-0001", chat_id=42), _case("C-2611-0002", chat_id=99)
     other.fields["description"] = "别人的秘密"
@@ -202,7 +203,7 @@ def test_shopper_text_shows_only_their_own_case(texts: cases.EngineTexts) -> Non
     assert "C-2611" not in cases.shopper_text(texts, store, 7)
 
 
-def test_case_dict_is_json(texts: cases.EngineTexts) -> None:
+def test_case_dict_is_json(texts: Engine) -> None:
     data = cases.case_dict(_case(), [Evidence("C-2611-0001", "video", "v1", 1.0)])
     assert data["evidence"] == [
         {"media": "photo", "file_id": "early-photo"},

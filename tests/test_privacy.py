@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cases import EngineTexts, shopper_text
+from bot.cases import shopper_text
 from bot.privacy import (
     DEFAULT_RETENTION_DAYS,
     FORGET_KEYS,
@@ -44,7 +44,7 @@ async def test_a_shopper_sees_only_their_own_case() -> None:
     await to_statement(alice, "爱丽丝的外箱压扁", "卖家不退", ORDER_A)
     await to_statement(bob, "鲍勃的外箱裂开了", "卖家说等等", ORDER_B)
     case_a = store.cases_of(6001)[0]
-    src = EngineTexts(engine())
+    src = engine()
     # Bob asks for Alice's case id: he gets his own.
     text = shopper_text(src, store, 6002, case_a.case_id)
     assert "爱丽丝" not in text and case_a.case_id not in text

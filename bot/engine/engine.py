@@ -169,13 +169,14 @@ class Engine(Events, TypedText):
             locale = self.bundle.default_locale
         return Conversation(chat_id=chat_id, state=self.bundle.root, locale=locale)
 
-    def text(self, locale: str, key: str, /, **values: object) -> str:
-        """Renders one locale message (for texts the service sends itself).
+    def text(self, locale: str | None, key: str, /, **values: object) -> str:
+        """Renders one locale message (for texts the service sends itself; ``None``: the
+        default locale).
 
         Values that are dates or datetimes are shown in the locale's format; a ``today`` value
         (a date) is not a placeholder but says which year needs no mention.
         """
-        loc = self.texts.locale(locale)
+        loc = self.texts.locale(locale or self.default_locale)
         today = values.pop("today", None)
         return self.texts.render(loc, key, {}, values, today if isinstance(today, date) else None)
 
@@ -186,6 +187,10 @@ class Engine(Events, TypedText):
     def words(self, loc: Locale, slot: str, value: Any) -> str:
         """Shows a slot value in words (locale ``values:``), or as it is."""
         return self.texts.words(loc, slot, value)
+
+    def value_words(self, locale: str | None, slot: str, value: Any) -> str:
+        """Shows a slot value in words in ``locale`` (``None``: the default locale)."""
+        return self.texts.words(self.texts.locale(locale or self.default_locale), slot, value)
 
     def statement(self, facts: dict[str, Any], today: date, *, case_id: str | None = None) -> str:
         """The complaint statement for these facts (see :meth:`Texts.statement`)."""
