@@ -155,7 +155,7 @@ class AgentDesk:
             self._update_case(conv.case_id, lambda c: "opened", now)
         if (
             conv.case_id
-            and conv.state in self.engine.bundle.tagged("statement_given")
+            and conv.state in self.engine.tagged("statement_given")
             and outcome.state_before != conv.state
         ):
             self._update_case(conv.case_id, lambda c: _to_waiting(c, now), now)

@@ -95,6 +95,10 @@ class Engine(Events, TypedText):
             sid: {(b.route.to, b.route.set): b.index for b in spec.buttons}
             for sid, spec in bundle.states.items()
         }
+        # The states of each tag, once (the service and the desk ask on every update).
+        self._tagged = {
+            tag: bundle.tagged(tag) for spec in bundle.states.values() for tag in spec.tags
+        }
 
     @classmethod
     def load(cls, root: Path, tz: str | None = None, cache_dir: Path | None = None) -> Engine:
@@ -198,7 +202,7 @@ class Engine(Events, TypedText):
 
     def tagged(self, tag: str) -> frozenset[str]:
         """Returns the ids of the states the flows tag with ``tag`` (``tags:``)."""
-        return self.bundle.tagged(tag)
+        return self._tagged.get(tag, frozenset())
 
     def button_label(self, locale: str, key: str) -> str:
         """Returns a button label of a locale."""
