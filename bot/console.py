@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TextIO
 
-from bot.console_desk import ConsoleOperators, agent_says, console_desk
+from bot.console_desk import agent_says, console_desk
 from bot.engine.effects import Toast
 from bot.engine.engine import Engine
 from bot.engine.model import Button, Event, Reply
@@ -97,7 +97,7 @@ async def run_console(
         nonlocal buttons
         buttons = render(tuple(replies), [], out) or buttons
 
-    desk = console_desk(service, ConsoleOperators(out, show, plain))
+    desk = console_desk(service, out, show, plain)
     outcome = await service.handle(
         CONSOLE_CHAT_ID, Event(kind="command", now=clock(), command="start")
     )

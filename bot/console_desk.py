@@ -30,8 +30,10 @@ Show = Callable[[Sequence[Reply]], None]
 class ConsoleOperators:
     """:class:`bot.agents.Operators` printed to the terminal (the agents' side, marked)."""
 
-    def __init__(self, out: TextIO, show: Show, plain: Callable[[str], str]) -> None:
-        self._out, self._show, self._plain = out, show, plain
+    def __init__(
+        self, out: TextIO, show: Show, plain: Callable[[str], str], say: Callable[..., str]
+    ) -> None:
+        self._out, self._show, self._plain, self._say = out, show, plain, say
         self._ids = 0
 
     def print(self, text: str) -> int:
@@ -45,19 +47,26 @@ class ConsoleOperators:
         self, case: Case, title: str, card: str, buttons: Rows
     ) -> tuple[int | None, int]:
         """Prints the card the agents receive."""
-        return None, self.print(f"[人工客服 · {title}]\n{card}\n{_actions(buttons)}")
+        return None, self.print(f"{self._thread(title)}\n{card}\n{self._actions(buttons)}")
 
     async def post(self, case: Case, text: str) -> int:
         """Prints a note in the case's thread."""
-        return self.print(f"[人工客服 · {case.case_id}] {text}")
+        return self.print(f"{self._thread(case.case_id)} {text}")
 
     async def post_file(self, case: Case, media: str, file_id: str, caption: str | None) -> int:
         """Prints a file posted in the thread (its id; the console has no files)."""
-        return self.print(f"[人工客服 · {case.case_id}] {media} {file_id} {caption or ''}")
+        return self.print(f"{self._thread(case.case_id)} {media} {file_id} {caption or ''}")
 
     async def edit_card(self, case: Case, text: str, buttons: Rows) -> None:
         """Prints the card as it now reads."""
-        self.print(f"[人工客服 · {case.case_id}]\n{text}\n{_actions(buttons)}")
+        self.print(f"{self._thread(case.case_id)}\n{text}\n{self._actions(buttons)}")
+
+    def _thread(self, name: str) -> str:
+        return self._say("agent.console_thread", text=name)
+
+    def _actions(self, buttons: Rows) -> str:
+        """What the card's buttons are in the console: lines the agent types."""
+        return self._say("agent.console_hint") if any(buttons) else ""
 
     async def is_member(self, user_id: int) -> bool:
         """The console's agent is the only member."""
@@ -73,16 +82,15 @@ class ConsoleOperators:
         return sum(1 for r in replies if r.text)
 
 
-def _actions(buttons: Rows) -> str:
-    """What the card's buttons are in the console: lines the agent types."""
-    if not any(buttons):
-        return ""
-    return "（客服可输入：@claim 接手、@close 关闭、@文字 回复顾客）"
-
-
-def console_desk(service: Any, operators: ConsoleOperators) -> AgentDesk:
+def console_desk(service: Any, out: TextIO, show: Show, plain: Callable[[str], str]) -> AgentDesk:
     """An agent desk whose operator group is the console, attached to ``service``."""
     settings = SimpleNamespace(operator_chat_id=CONSOLE_GROUP, operator_ids={CONSOLE_AGENT})
+    engine = service.engine
+
+    def say(key: str, **values: object) -> str:
+        return str(engine.text(engine.default_locale, key, **values))
+
+    operators = ConsoleOperators(out, show, plain, say)
     desk = AgentDesk(service, settings, operators, clock=lambda: service.clock().timestamp())
     service.attach_desk(desk)
     return desk
@@ -101,11 +109,11 @@ async def agent_says(desk: AgentDesk, chat_id: int, line: str) -> bool:
         operators.print(desk.say("agent.unknown_case"))
         return True
     if said == "claim":
-        claimed, holder = desk.claim(case.case_id, CONSOLE_AGENT, "console")
+        claimed, holder = desk.claim(case.case_id, CONSOLE_AGENT, desk.say("agent.console_name"))
         if holder is None:
             await desk.refresh_card(claimed or case)
     elif said == "close":
-        closed, already = desk.close(case.case_id, CONSOLE_AGENT, "console")
+        closed, already = desk.close(case.case_id, CONSOLE_AGENT, desk.say("agent.console_name"))
         if not already:
             await desk.refresh_card(closed or case)
             outcome = await desk.leave_agent_mode(closed or case)
