@@ -175,16 +175,8 @@ def install_reminders(app: Application, service: Service, settings: Settings) ->
     scheduler = ReminderScheduler(
         service.store, service, send, service.clock, tz=str(service.engine.tz)
     )
-
-    async def start(application: Application) -> None:  # type: ignore[type-arg]
-        scheduler.start()
-
-    async def stop(application: Application) -> None:  # type: ignore[type-arg]
-        await scheduler.stop()
-
-    steps = lifecycle(app)
-    steps.on_start(start)
-    steps.on_shutdown(stop)  # added after the store's close, so it runs before it
+    # Added after the store's close, so it stops before the store closes.
+    lifecycle(app).runs(scheduler, until="shutdown")
     return scheduler
 
 

@@ -13,7 +13,7 @@ what started last stops first (the scheduler stops before the store closes).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from telegram.ext import Application
 
@@ -22,6 +22,18 @@ LIFECYCLE_KEY = "lifecycle"
 
 App = Application[Any, Any, Any, Any, Any, Any]
 Step = Callable[[App], Awaitable[None]]
+
+
+class Worker(Protocol):
+    """A background loop of the bot's own (the reminder scheduler, the hook worker)."""
+
+    def start(self) -> object:
+        """Starts the loop in the running event loop (what it returns is not used)."""
+        ...
+
+    async def stop(self) -> None:
+        """Stops the loop and waits for the work in progress."""
+        ...
 
 
 class Lifecycle:
@@ -43,6 +55,18 @@ class Lifecycle:
     def on_shutdown(self, step: Step) -> None:
         """Runs ``step`` after the last update was handled."""
         self._shutdown.append(step)
+
+    def runs(self, worker: Worker, *, until: Literal["stop", "shutdown"] = "stop") -> None:
+        """Starts ``worker`` with the application and stops it at ``until``."""
+
+        async def start(app: App) -> None:
+            worker.start()
+
+        async def stop(app: App) -> None:
+            await worker.stop()
+
+        self.on_start(start)
+        (self.on_stop if until == "stop" else self.on_shutdown)(stop)
 
     async def start(self, app: App) -> None:
         """PTB's ``post_init``."""

@@ -311,15 +311,5 @@ def install(application: Application, service: Any, settings: Any) -> AgentDesk:
         )
     target = hook.hook_setting(settings)
     if target is not None:
-        worker = hook.HookWorker(service.store, target)
-
-        async def start(app: Application) -> None:  # type: ignore[type-arg]
-            worker.start()
-
-        async def stop(app: Application) -> None:  # type: ignore[type-arg]
-            await worker.stop()
-
-        steps = lifecycle(application)
-        steps.on_start(start)
-        steps.on_stop(stop)
+        lifecycle(application).runs(hook.HookWorker(service.store, target))
     return desk

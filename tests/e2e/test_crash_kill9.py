@@ -19,6 +19,7 @@ from pathlib import Path
 from bot.store.sqlite import open_store
 from tests.e2e.harness import running_bot
 from tests.fakes.bot_api import FakeBotAPI, FakeUser
+from tests.support import bot_env
 
 REPO = Path(__file__).resolve().parents[2]
 SHOPPERS = 12
@@ -40,18 +41,6 @@ PHOTOS = 3  # then three photos at intervention.evidence
 STATES = [s for _, s in SCRIPT]
 
 
-def _env(bot_api: FakeBotAPI, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
-    env.update(
-        PYTHONPATH=str(REPO),
-        TELEGRAM_BOT_TOKEN=bot_api.token,
-        TELEGRAM_API_URL=bot_api.url,
-        BOT_DATA_DIR=str(data_dir),
-        LOG_LEVEL="INFO",
-    )
-    return env
-
-
 async def _start(bot_api: FakeBotAPI, tmp: Path, log: Path) -> asyncio.subprocess.Process:
     with log.open("ab") as sink:
         return await asyncio.create_subprocess_exec(
@@ -60,7 +49,7 @@ async def _start(bot_api: FakeBotAPI, tmp: Path, log: Path) -> asyncio.subproces
             "bot",
             "run",
             cwd=tmp,
-            env=_env(bot_api, tmp / "data"),
+            env=bot_env(bot_api, tmp / "data"),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=sink,
         )
@@ -179,7 +168,7 @@ async def test_unusable_data_directory_is_one_line_at_start_up(
 ) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
-    env = _env(bot_api, blocker / "data")
+    env = bot_env(bot_api, blocker / "data")
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
