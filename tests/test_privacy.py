@@ -29,7 +29,6 @@ from tests.fakes.bot_api import FakeBotAPI
 from tests.support import bot_env
 from tests.test_bad_input import Shopper, engine, service, to_statement
 
-REPO = Path(__file__).resolve().parents[1]
 ORDER_A = "P7123456789012345678"
 ORDER_B = "P7987654321098765432"
 

@@ -21,7 +21,6 @@ from tests.e2e.harness import running_bot
 from tests.fakes.bot_api import FakeBotAPI, FakeUser
 from tests.support import bot_env
 
-REPO = Path(__file__).resolve().parents[2]
 SHOPPERS = 12
 ROUNDS = 4
 ORDER = "P7123456789012345678"

@@ -16,8 +16,6 @@ from tests.e2e.harness import button, with_buttons
 from tests.fakes.bot_api import FakeBotAPI
 from tests.support import bot_env
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 async def start_bot(bot_api: FakeBotAPI, tmp_path: Path, log: Path) -> asyncio.subprocess.Process:
     with log.open("ab") as stderr:  # the child keeps its own copy of the descriptor
