@@ -18,6 +18,7 @@ import yaml
 
 from bot.engine.engine import Engine
 from bot.engine.model import Button, Conversation, Event, Outcome, Reply
+from bot.engine.replies import MESSAGE_LIMIT, SEPARATOR, tg_len
 from bot.service import Service
 from bot.store.memory import MemoryStore
 from tests import statement_rubric
@@ -184,7 +185,7 @@ def more_messages_than_needed(replies: Sequence[Reply], *, media_turn: bool) -> 
             continue
         if first.buttons or first.html != second.html:
             continue
-        if _utf16(first.text) + 2 + _utf16(second.text) > 4096:
+        if tg_len(first.text) + tg_len(SEPARATOR) + tg_len(second.text) > MESSAGE_LIMIT:
             continue
         if media_turn or any(statement_rubric.statement_of(r.text or "") for r in (first, second)):
             continue
@@ -193,10 +194,6 @@ def more_messages_than_needed(replies: Sequence[Reply], *, media_turn: bool) -> 
         if reply.alone and not media_turn and not statement_rubric.statement_of(reply.text or ""):
             return f"a message kept alone without a reason: {(reply.text or '')[:40]!r}"
     return None
-
-
-def _utf16(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
 
 
 def _as_list(value: Any) -> list[str]:
