@@ -7,7 +7,8 @@ Durability: WAL journal with ``synchronous=NORMAL`` — a committed update survi
 ``kill -9`` of the process; on power loss the last few commits may be lost, never corrupted.
 
 The module is split by what it does (issue 13, no module over 500 lines). Here: the store
-class (connection, lock, transactions, the queries) and :func:`open_store`. Opening the file
+class (connection, lock, transactions, the queries) and :func:`open_store`, which also opens
+the PostgreSQL store (:mod:`bot.store.postgres`) when a ``DATABASE_URL`` is set. Opening the file
 and translating SQLite's errors live in :mod:`bot.store.factory`. The schema and its migrations
 live in :mod:`bot.store.migrations`, and the rows one :meth:`SqliteStore.commit` writes live in
 :mod:`bot.store.writes`.
@@ -54,6 +55,7 @@ from bot.store.base import (
 from bot.store.factory import DB_NAME as DB_NAME  # re-exported: tests and bench name the file
 from bot.store.factory import connect, data_file, translate
 from bot.store.memory import MemoryStore
+from bot.store.pg_url import is_postgres_url, redact
 from bot.store.writes import CASE_COLS as _CASE_COLS
 from bot.store.writes import forget, set_flag, write_changes
 
@@ -61,11 +63,20 @@ _REMINDER_COLS = "id, chat_id, kind, due, payload, status, created_at"
 _OUTBOX_COLS = "id, kind, payload, attempts, next_at, status, last_error"
 
 
-def open_store(data_dir: Path | None) -> Store:
-    """Returns the SQLite store in ``data_dir`` (created if missing); ``None`` → a memory store.
+def open_store(data_dir: Path | None, *, database_url: str | None = None) -> Store:
+    """Returns the store the settings name: PostgreSQL if ``database_url`` is set, else the
+    SQLite store in ``data_dir`` (created if missing); ``None`` → a memory store.
 
-    Raises :class:`StoreUnavailable` with a one-line message if the directory cannot be used.
+    psycopg is imported only when a ``database_url`` is given (SQLite users never load it).
+    Raises :class:`StoreUnavailable` with a one-line message if the directory or the database
+    cannot be used, :class:`StoreError` if ``database_url`` is not a PostgreSQL URL.
     """
+    if database_url:
+        if not is_postgres_url(database_url):
+            raise StoreError(f"not a postgresql:// URL: {redact(database_url)!r}")
+        from bot.store.postgres import PostgresStore
+
+        return PostgresStore(database_url)
     if data_dir is None:
         return MemoryStore()
     return SqliteStore.open(data_dir)

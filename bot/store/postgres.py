@@ -1,0 +1,470 @@
+"""PostgreSQL :class:`~bot.store.base.Store` — for several workers sharing one database.
+
+Chosen by ``DATABASE_URL`` (:func:`bot.store.sqlite.open_store`); same semantics as
+:mod:`bot.store.sqlite` (the contract tests run against memory, SQLite and this). psycopg 3
+is the driver: maintained, with a synchronous API that matches the synchronous
+:class:`~bot.store.base.Store`, and its own connection pool (``psycopg_pool``). Only this
+module and its ``pg_`` helpers import it, and only :func:`~bot.store.sqlite.open_store` given a
+URL imports them, so SQLite users never load it.
+
+The module is split like the SQLite store's (no module over 500 lines): here the store class
+(transactions, views, the queries); connecting, migrating at open (an advisory lock, so workers
+starting at once migrate once), the pool and what a psycopg error means in
+:mod:`bot.store.pg_factory`; the schema in :mod:`bot.store.pg_migrations`; the rows one
+:meth:`PostgresStore.commit` writes in :mod:`bot.store.pg_writes`; reading and showing the URL
+(without the driver) in :mod:`bot.store.pg_url`.
+
+Transactions: every method takes a pooled connection (autocommit mode) for the one call. A
+write runs in ``BEGIN … COMMIT``; a read is one statement, atomic by itself, so it skips the two
+round trips. :meth:`PostgresStore.transaction` instead yields a *view* bound to one connection
+in one transaction: every method of the view runs in it and commits nothing on its own (a
+write runs in a savepoint, so a :class:`~bot.store.base.VersionConflict` undoes only that
+call's writes and the caller can reload and retry, as the service does), and ``view.conn``
+lets other code (the durable queues, :mod:`bot.store.pg_queue`) run its SQL in the same
+transaction.
+
+JSON columns are ``TEXT``, as in SQLite: nothing queries inside them, and text keeps a value
+byte for byte as written (key order, number spelling), so the three backends give back the
+same data; ``JSONB`` would reorder keys and re-spell numbers for no gain here.
+
+Errors (:func:`bot.store.pg_factory.translate`): an unreachable server, a refused login, no
+pooled connection within the timeout, a lost connection become
+:class:`~bot.store.base.StoreUnavailable` with one line naming ``postgresql://host:port/db``
+(never the password); a deadlock between two writers becomes
+:class:`~bot.store.base.VersionConflict`; any other psycopg error
+:class:`~bot.store.base.StoreError` with one line.
+
+Bounded growth as in SQLite; :meth:`PostgresStore.prune_finished` also prunes the durable queues.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import psycopg
+
+from bot.engine.model import Conversation
+from bot.store.base import (
+    CASE_DONE,
+    CHAT_FLAG_DEFAULTS,
+    REMINDER_FINAL,
+    Case,
+    Changes,
+    Evidence,
+    LogEntry,
+    Miss,
+    OutboxItem,
+    Reminder,
+    StoreError,
+)
+from bot.store.pg_factory import CONNECT_TIMEOUT, Conn, open_pool, translate
+from bot.store.pg_url import describe
+from bot.store.pg_writes import forget, no_nul, prune, set_flag, write_changes
+from bot.store.writes import CASE_COLS as _CASE_COLS
+
+_REMINDER_COLS = "id, chat_id, kind, due, payload, status, created_at"
+_OUTBOX_COLS = "id, kind, payload, attempts, next_at, status, last_error"
+
+
+class PostgresStore:
+    """Conversations, cases, evidence, event log, reminders, outbox and chat flags in PostgreSQL.
+
+    ``PostgresStore(url)`` opens the store (see the module's docstring); one instance is shared
+    by every thread (each call takes its own pooled connection). A view from
+    :meth:`transaction` belongs to the thread that opened it.
+    """
+
+    #: The store is across a network: the service runs its calls in a worker thread.
+    remote: ClassVar[bool] = True
+
+    def __init__(self, url: str, *, max_size: int = 8, timeout: float = CONNECT_TIMEOUT) -> None:
+        """Connects to ``url``, creates its schema and migrates, then opens the pool.
+
+        ``max_size`` caps the pool's connections; ``timeout`` bounds connecting at open and
+        waiting for a free connection later. Raises :class:`StoreUnavailable` (one line naming
+        host, port and database) if the server cannot be reached or refuses the login, and
+        :class:`StoreError` for anything else (a database of a newer bot, a malformed URL).
+        """
+        self.where = describe(url)
+        self._url = url
+        self._timeout = timeout
+        self._bound: Conn | None = None
+        self._pool = open_pool(url, max_size=max_size, timeout=timeout)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _translate(self, exc: psycopg.Error) -> StoreError:
+        return translate(self._url, exc)
+
+    @contextmanager
+    def _tx(self, *, write: bool = True) -> Iterator[Conn]:
+        """A connection for one call, in a transaction if ``write``; psycopg errors translated.
+
+        On a bound view: the view's connection, with a savepoint around a write (the caller's
+        transaction stays open). Otherwise a pooled connection: ``BEGIN … COMMIT`` around a
+        write, rolled back on any error; a read runs as it is (one statement).
+        """
+        try:
+            if self._bound is not None:
+                if write:
+                    with self._bound.transaction():
+                        yield self._bound
+                else:
+                    yield self._bound
+                return
+            with self._pool.connection(timeout=self._timeout) as conn:
+                if write:
+                    with conn.transaction():
+                        yield conn
+                else:
+                    yield conn
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresStore]:
+        """Yields a view of the store bound to one connection in one transaction.
+
+        Every method called on the view runs in that transaction and does not commit; the
+        transaction commits when the ``with`` block ends normally and rolls back on any
+        exception. ``view.conn`` is the connection, for SQL of the caller's own. On a view this
+        yields the view itself (no nesting). psycopg errors leaving the block are translated
+        like the store's own. Objects a :meth:`commit` on the view updated (versions, ids) are
+        not reset if the transaction later rolls back.
+        """
+        if self._bound is not None:
+            yield self
+            return
+        try:
+            with self._pool.connection(timeout=self._timeout) as conn, conn.transaction():
+                yield self._view(conn)
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+
+    def _view(self, conn: Conn) -> PostgresStore:
+        view = copy.copy(self)
+        view._bound = conn
+        return view
+
+    @property
+    def conn(self) -> Conn:
+        """The connection of a view from :meth:`transaction` (in its open transaction)."""
+        if self._bound is None:
+            raise RuntimeError("PostgresStore.conn is only there on a transaction() view")
+        return self._bound
+
+    # -- conversations ------------------------------------------------------------------------
+
+    def load(self, chat_id: int) -> Conversation | None:
+        """Returns the shopper's conversation, or ``None``."""
+        with self._tx(write=False) as conn:
+            row = conn.execute(
+                "SELECT data, version FROM conversations WHERE chat_id = %s", (chat_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        conv = Conversation.from_dict(json.loads(row[0]))
+        conv.version = int(row[1])
+        return conv
+
+    def commit(self, changes: Changes) -> None:
+        """Writes ``changes`` in one transaction (a savepoint on a view); sets the new version
+        on the conversation, and the ids of new reminders and outbox items."""
+        now = time.time()
+        with self._tx() as conn:
+            written = write_changes(conn, changes, now)
+        # Written: reflect the store's assignments on the caller's objects.
+        changes.forgotten = written.forgotten
+        conv = changes.conversation
+        if conv is not None:
+            conv.version = changes.expected_version + 1
+        for case in changes.cases:
+            case.version += 1
+        for rem, rid in zip(changes.reminders_add, written.reminder_ids, strict=True):
+            rem.id = rid
+            rem.status = "pending"
+            if not rem.created_at:
+                rem.created_at = now
+        for item, oid in zip(changes.outbox, written.outbox_ids, strict=True):
+            item.id = oid
+            item.status = "pending"
+
+    def delete_conversation(self, chat_id: int) -> bool:
+        """Deletes the conversation; returns whether there was one."""
+        with self._tx() as conn:
+            cur = conn.execute("DELETE FROM conversations WHERE chat_id = %s", (chat_id,))
+            return cur.rowcount > 0
+
+    def count_conversations(self) -> int:
+        """Returns how many conversations are stored (a full count; not for hot paths)."""
+        with self._tx(write=False) as conn:
+            row = conn.execute("SELECT count(*) FROM conversations").fetchone()
+        return int(row[0]) if row is not None else 0
+
+    # -- cases --------------------------------------------------------------------------------
+
+    def next_case_id(self, prefix: str) -> str:
+        """Returns ``f"{prefix}-{n:04d}"``; the counter per prefix is bumped in a transaction."""
+        with self._tx() as conn:
+            row = conn.execute(
+                "INSERT INTO case_counters (prefix, n) VALUES (%s, 1) "
+                "ON CONFLICT (prefix) DO UPDATE SET n = case_counters.n + 1 RETURNING n",
+                (prefix,),
+            ).fetchone()
+        assert row is not None  # an upsert with RETURNING always returns its row
+        return f"{prefix}-{int(row[0]):04d}"
+
+    @staticmethod
+    def _case(row: Sequence[Any]) -> Case:
+        return Case(
+            case_id=row[0],
+            chat_id=int(row[1]),
+            status=row[2],
+            created_at=float(row[3]),
+            updated_at=float(row[4]),
+            fields=json.loads(row[5]),
+            timeline=json.loads(row[6]),
+            version=int(row[7]),
+        )
+
+    def get_case(self, case_id: str) -> Case | None:
+        """Returns one case, or ``None``."""
+        with self._tx(write=False) as conn:
+            row = conn.execute(
+                f"SELECT {_CASE_COLS} FROM cases WHERE case_id = %s", (case_id,)
+            ).fetchone()
+        return self._case(row) if row is not None else None
+
+    def cases_of(self, chat_id: int) -> list[Case]:
+        """Returns the shopper's cases, newest first."""
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                f"SELECT {_CASE_COLS} FROM cases WHERE chat_id = %s "
+                "ORDER BY created_at DESC, case_id DESC",
+                (chat_id,),
+            ).fetchall()
+        return [self._case(r) for r in rows]
+
+    def list_cases(self, status: str | None = None, since: float | None = None) -> list[Case]:
+        """Returns cases by status and/or created at or after ``since``, oldest first."""
+        where: list[str] = []
+        args: list[Any] = []
+        if status is not None:
+            where.append("status = %s")
+            args.append(status)
+        if since is not None:
+            where.append("created_at >= %s")
+            args.append(since)
+        query = f"SELECT {_CASE_COLS} FROM cases"
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        query += " ORDER BY created_at, case_id"
+        with self._tx(write=False) as conn:
+            rows = conn.execute(query, args).fetchall()
+        return [self._case(r) for r in rows]
+
+    def evidence_of(self, case_id: str) -> list[Evidence]:
+        """Returns a case's evidence in the order it was sent."""
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                "SELECT case_id, media, file_id, at FROM evidence WHERE case_id = %s ORDER BY id",
+                (case_id,),
+            ).fetchall()
+        return [Evidence(case_id=r[0], media=r[1], file_id=r[2], at=float(r[3])) for r in rows]
+
+    def log_of(self, chat_id: int, limit: int = 100) -> Sequence[LogEntry]:
+        """Returns the chat's most recent ``limit`` log entries, oldest first."""
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                "SELECT chat_id, at, kind, state_before, state_after FROM ("
+                "SELECT id, chat_id, at, kind, state_before, state_after FROM event_log "
+                "WHERE chat_id = %s ORDER BY id DESC LIMIT %s) AS recent ORDER BY id",
+                (chat_id, max(limit, 0)),
+            ).fetchall()
+        return [
+            LogEntry(
+                chat_id=int(r[0]), at=float(r[1]), kind=r[2], state_before=r[3], state_after=r[4]
+            )
+            for r in rows
+        ]
+
+    # -- reminders ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _reminder(row: Sequence[Any]) -> Reminder:
+        return Reminder(
+            id=int(row[0]),
+            chat_id=int(row[1]),
+            kind=row[2],
+            due=float(row[3]),
+            payload=json.loads(row[4]),
+            status=row[5],
+            created_at=float(row[6]),
+        )
+
+    def due_reminders(self, now: float, limit: int = 100) -> list[Reminder]:
+        """Returns pending reminders due at ``now``, earliest first."""
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                f"SELECT {_REMINDER_COLS} FROM reminders "
+                "WHERE status = 'pending' AND due <= %s ORDER BY due, id LIMIT %s",
+                (now, limit),
+            ).fetchall()
+        return [self._reminder(r) for r in rows]
+
+    def mark_reminder(self, reminder_id: int, status: str) -> bool:
+        """Moves a pending reminder to a final status; only the first call returns ``True``."""
+        if status not in REMINDER_FINAL:
+            raise ValueError(f"reminder status must be one of {sorted(REMINDER_FINAL)}")
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE reminders SET status = %s WHERE id = %s AND status = 'pending'",
+                (status, reminder_id),
+            )
+            return cur.rowcount == 1
+
+    def pending_reminders(self, chat_id: int) -> list[Reminder]:
+        """Returns the chat's pending reminders, earliest first."""
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                f"SELECT {_REMINDER_COLS} FROM reminders "
+                "WHERE chat_id = %s AND status = 'pending' ORDER BY due, id",
+                (chat_id,),
+            ).fetchall()
+        return [self._reminder(r) for r in rows]
+
+    def cancel_reminder(self, chat_id: int, reminder_id: int) -> bool:
+        """Cancels the reminder only if it is pending and belongs to ``chat_id``."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE reminders SET status = 'cancelled' "
+                "WHERE id = %s AND chat_id = %s AND status = 'pending'",
+                (reminder_id, chat_id),
+            )
+            return cur.rowcount == 1
+
+    def reschedule_reminder(self, reminder_id: int, due: float) -> bool:
+        """Moves a pending reminder to ``due``."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE reminders SET due = %s WHERE id = %s AND status = 'pending'",
+                (due, reminder_id),
+            )
+            return cur.rowcount == 1
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    def due_outbox(self, now: float, limit: int = 100) -> list[OutboxItem]:
+        """Returns pending outbox items due at ``now``, oldest first."""
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                f"SELECT {_OUTBOX_COLS} FROM outbox "
+                "WHERE status = 'pending' AND next_at <= %s ORDER BY next_at, id LIMIT %s",
+                (now, limit),
+            ).fetchall()
+        return [
+            OutboxItem(
+                id=int(r[0]),
+                kind=r[1],
+                payload=json.loads(r[2]),
+                attempts=int(r[3]),
+                next_at=float(r[4]),
+                status=r[5],
+                last_error=r[6],
+            )
+            for r in rows
+        ]
+
+    def outbox_done(self, item_id: int) -> bool:
+        """Marks an item done; returns whether it was pending."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE outbox SET status = 'done' WHERE id = %s AND status = 'pending'",
+                (item_id,),
+            )
+            return cur.rowcount == 1
+
+    def outbox_retry(self, item_id: int, next_at: float, error: str) -> bool:
+        """Counts a failed attempt and postpones a pending item."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_at = %s, last_error = %s "
+                "WHERE id = %s AND status = 'pending'",
+                (next_at, no_nul(error), item_id),
+            )
+            return cur.rowcount == 1
+
+    # -- chats --------------------------------------------------------------------------------
+
+    def set_chat_flag(self, chat_id: int, name: str, value: Any) -> None:
+        """Sets one chat flag (known flags are columns, others live in a JSON column)."""
+        with self._tx() as conn:
+            set_flag(conn, chat_id, name, value)
+
+    def chat_flags(self, chat_id: int) -> dict[str, Any]:
+        """Returns the chat's flags over :data:`CHAT_FLAG_DEFAULTS`."""
+        with self._tx(write=False) as conn:
+            row = conn.execute(
+                "SELECT blocked, reminders_consent, language, extra FROM chats WHERE chat_id = %s",
+                (chat_id,),
+            ).fetchone()
+        if row is None:
+            return dict(CHAT_FLAG_DEFAULTS)
+        flags: dict[str, Any] = {**CHAT_FLAG_DEFAULTS, **json.loads(row[3])}
+        flags["blocked"] = bool(row[0])
+        flags["reminders_consent"] = bool(row[1])
+        flags["language"] = row[2]
+        return flags
+
+    # -- privacy and retention ------------------------------------------------------------------
+
+    def forget(self, chat_id: int) -> dict[str, int]:
+        """Deletes the chat's personal data in one transaction; returns counts.
+
+        The keys of :meth:`bot.store.sqlite.SqliteStore.forget`, and ``inbox`` and ``sends``:
+        the chat's rows of the durable queues, deleted too.
+        """
+        with self._tx() as conn:
+            return forget(conn, chat_id)
+
+    def purge_closed_cases(self, before: float) -> int:
+        """Deletes closed/resolved cases (evidence by cascade) last updated before ``before``."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "DELETE FROM cases WHERE status = ANY(%s) AND updated_at < %s",
+                (sorted(CASE_DONE), before),
+            )
+            return cur.rowcount
+
+    def prune_finished(self, before: float) -> dict[str, int]:
+        """Deletes non-pending reminders due before ``before``, done outbox items and misses
+        kept before ``before``, and the durable queues' finished rows older than ``before``.
+
+        Counts under ``reminders``, ``outbox``, ``misses``, ``inbox`` and ``sends``
+        (:func:`bot.store.pg_writes.prune`).
+        """
+        with self._tx() as conn:
+            return prune(conn, before)
+
+    def misses(self, since: float = 0.0, limit: int = 10000) -> list[Miss]:
+        """Returns the kept misses since ``since``, newest first."""
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                "SELECT chat_id, at, text, state, locale, guess FROM nlu_misses "
+                "WHERE at >= %s ORDER BY at DESC, id DESC LIMIT %s",
+                (since, limit),
+            ).fetchall()
+        return [
+            Miss(int(c), float(a), str(t), str(s), str(lo), json.loads(g))
+            for c, a, t, s, lo, g in rows
+        ]
+
+    def close(self) -> None:
+        """Closes the pool (waiting for connections in use); a view leaves it to its store."""
+        if self._bound is None:
+            self._pool.close()
