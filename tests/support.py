@@ -1,5 +1,6 @@
 """Helpers the tests share: the shoppers' zone, times in it, a hand-moved clock, the project's
-engine (loaded once per test session) and the environment of a bot subprocess.
+engine (loaded once per test session), the environment of a bot subprocess and the URL of a
+PostgreSQL schema of the test's own.
 
 Fixtures built on these are in ``tests/conftest.py``.
 """
@@ -10,6 +11,7 @@ import os
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from bot.config import policy_timezone
@@ -68,3 +70,25 @@ def bot_env(bot_api: FakeBotAPI, data_dir: Path, **extra: str) -> dict[str, str]
     )
     env.update(extra)
     return env
+
+
+#: Why the PostgreSQL tests did not run (a skip, or a failure under ``REQUIRE_POSTGRES=1``).
+PG_NEEDED = (
+    "PostgreSQL tests need TEST_DATABASE_URL=postgresql://127.0.0.1:5432/test "
+    "(a server with trust auth)"
+)
+
+
+def pg_schema_url(base: str, schema: str) -> str:
+    """``base`` with libpq ``options`` that put ``schema`` first on the search path.
+
+    ``pg_schema_url("postgresql://127.0.0.1:5432/test", "t_1")`` is
+    ``postgresql://127.0.0.1:5432/test?options=-csearch_path%3Dt_1``; the store creates the
+    schema when it opens that URL, so each test (or bot subprocess) gets empty tables of its
+    own. Options already in ``base`` are kept.
+    """
+    parts = urlsplit(base)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    options = " ".join([v for k, v in query if k == "options"] + [f"-csearch_path={schema}"])
+    query = [(k, v) for k, v in query if k != "options"] + [("options", options)]
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
