@@ -41,7 +41,7 @@ StoreOpener = Callable[[Any], Store]
 def _open(settings: Any) -> Store:
     from bot.store.sqlite import open_store
 
-    return open_store(settings.data_dir)
+    return open_store(settings.data_dir, database_url=getattr(settings, "database_url", None))
 
 
 def _zone(settings: Any) -> ZoneInfo:

@@ -111,6 +111,7 @@ def cmd_misses(days: int, limit: int, as_yaml: bool) -> int:
     from bot.config import ConfigError, load_settings
     from bot.nlu.textnorm import normalize
     from bot.store.base import StoreError
+    from bot.store.pg_url import describe
     from bot.store.sqlite import open_store
 
     try:
@@ -118,9 +119,11 @@ def cmd_misses(days: int, limit: int, as_yaml: bool) -> int:
     except ConfigError as exc:
         return _fail(str(exc), 2)
     try:
-        store = open_store(settings.data_dir)
+        store = open_store(settings.data_dir, database_url=settings.database_url)
     except StoreError as exc:
-        return _fail(f"BOT_DATA_DIR {settings.data_dir}: {str(exc).splitlines()[0]}")
+        url = settings.database_url
+        where = f"DATABASE_URL {describe(url)}" if url else f"BOT_DATA_DIR {settings.data_dir}"
+        return _fail(f"{where}: {str(exc).splitlines()[0]}")
     try:
         since = time.time() - days * 86400.0 if days else 0.0
         kept = store.misses(since=since, limit=100000)

@@ -2,7 +2,8 @@
 
 Every setting is checked when :func:`load_settings` builds the :class:`Settings`; a bad value
 stops start-up with a :class:`ConfigError` whose message is one line naming the variable and
-saying what is expected. The bot token never appears in a message or a ``repr``.
+saying what is expected. The bot token and the database password never appear in a message or a
+``repr``.
 
 Variables (all optional; without ``TELEGRAM_BOT_TOKEN`` only the console runs):
 
@@ -10,6 +11,9 @@ Variables (all optional; without ``TELEGRAM_BOT_TOKEN`` only the console runs):
 TELEGRAM_BOT_TOKEN    the token from @BotFather (``123456:ABC…``)
 TELEGRAM_API_URL      Bot API server root, default ``https://api.telegram.org``
 BOT_DATA_DIR          where the SQLite file lives, default ``./data``
+DATABASE_URL          ``postgresql://user:password@host:port/db``: PostgreSQL instead of SQLite
+QUEUE_APPLIERS        with PostgreSQL, updates one webhook worker applies at once, default 4
+QUEUE_SENDERS         with PostgreSQL, Bot API calls one webhook worker makes at once, default 8
 LOG_LEVEL             DEBUG / INFO / WARNING / ERROR, default INFO
 WEBHOOK_LISTEN        address the webhook server binds, default ``0.0.0.0``
 WEBHOOK_PORT          its port, default 8443
@@ -35,6 +39,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.store.pg_url import is_postgres_url, secrets_of
+from bot.store.pg_url import redact as redact_url
+
 #: Measured with ``bench/concurrency.py`` (figures in docs/telegram.md).
 DEFAULT_CONCURRENCY = 24
 
@@ -55,6 +62,8 @@ class Settings:
     token: str | None = field(default=None, repr=False)
     api_url: str = "https://api.telegram.org"
     data_dir: Path = Path("data")
+    #: A ``postgresql://`` URL: the store is PostgreSQL (``data_dir`` is then unused).
+    database_url: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
@@ -75,6 +84,10 @@ class Settings:
     #: Messages per second to one private chat; 0 = no cap of ours. 429 answers are always
     #: waited out and retried, whatever these two say.
     chat_rate_limit: float = 1.0
+    #: Several webhook workers on PostgreSQL (bot/tg/queue.py): updates applied at once by one
+    #: process, and Bot API calls in flight at once from it.
+    queue_appliers: int = 4
+    queue_senders: int = 8
 
     @property
     def has_token(self) -> bool:
@@ -82,11 +95,13 @@ class Settings:
         return bool(self.token)
 
     def redact(self, text: str) -> str:
-        """Returns ``text`` with the token and the webhook secret replaced by ``***``."""
-        for secret in (self.token, self.webhook_secret):
+        """Returns ``text`` with the token, the webhook secret and the database password
+        replaced by ``***`` (and the password of any other URL in it)."""
+        database = secrets_of(self.database_url) if self.database_url else ()
+        for secret in (self.token, self.webhook_secret, *database):
             if secret:
                 text = text.replace(secret, "***")
-        return text
+        return redact_url(text)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -164,6 +179,12 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = None) -> S
             f"TIMEZONE must be an IANA zone like Asia/Shanghai, got {timezone!r}"
         ) from None
 
+    database_url = get("DATABASE_URL")
+    if database_url is not None and not is_postgres_url(database_url):
+        raise ConfigError(
+            f"DATABASE_URL must be a postgresql:// URL, got {redact_url(database_url)!r}"
+        )
+
     operator_chat = get("OPERATOR_CHAT_ID")
     operator_ids_raw = get("OPERATOR_IDS")
     operator_ids: set[int] = set()
@@ -176,6 +197,7 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = None) -> S
         token=token,
         api_url=api_url,
         data_dir=Path(get("BOT_DATA_DIR") or "data"),
+        database_url=database_url,
         log_level=log_level,
         webhook_listen=get("WEBHOOK_LISTEN") or "0.0.0.0",
         webhook_port=_int("WEBHOOK_PORT", get("WEBHOOK_PORT") or "8443", 1, 65535),
@@ -190,6 +212,8 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = None) -> S
         retention_days=_int("RETENTION_DAYS", get("RETENTION_DAYS") or "180", 1, 36500),
         send_rate_limit=_rate("SEND_RATE_LIMIT", get("SEND_RATE_LIMIT") or "30"),
         chat_rate_limit=_rate("CHAT_RATE_LIMIT", get("CHAT_RATE_LIMIT") or "1"),
+        queue_appliers=_int("QUEUE_APPLIERS", get("QUEUE_APPLIERS") or "4", 1, 64),
+        queue_senders=_int("QUEUE_SENDERS", get("QUEUE_SENDERS") or "8", 1, 256),
     )
 
 
@@ -245,7 +269,8 @@ def _int(name: str, value: str, minimum: int | None = None, maximum: int | None 
 
 
 class RedactingFormatter(logging.Formatter):
-    """Formats one-line records with the token and webhook secret blanked out (a safety net)."""
+    """Formats one-line records with the token, the webhook secret and the database password
+    blanked out (a safety net)."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")

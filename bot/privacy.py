@@ -114,12 +114,14 @@ def purge(store: Store, now: float, days: int) -> dict[str, int]:
 def main_purge(settings: object, environ: Mapping[str, str] | None = None) -> int:
     """``python -m bot purge``: applies the retention period once; prints one line.
 
-    Reads ``settings.data_dir`` and ``settings.retention_days`` (if the settings carry it),
-    otherwise ``RETENTION_DAYS`` from the environment. Returns 0, or 1/2 after one line on
-    stderr when the store cannot be used or the setting is malformed.
+    Reads ``settings.data_dir`` (or ``settings.database_url``, when set) and
+    ``settings.retention_days`` (if the settings carry it), otherwise ``RETENTION_DAYS`` from the
+    environment. Returns 0, or 1/2 after one line on stderr when the store cannot be used or the
+    setting is malformed.
     """
     from pathlib import Path
 
+    from bot.store.pg_url import describe
     from bot.store.sqlite import open_store
 
     env = os.environ if environ is None else environ
@@ -130,18 +132,20 @@ def main_purge(settings: object, environ: Mapping[str, str] | None = None) -> in
         print(f"error: {exc}", file=sys.stderr)
         return 2
     data_dir = getattr(settings, "data_dir", None)
-    if not isinstance(data_dir, Path):
+    database_url = getattr(settings, "database_url", None) or None
+    if database_url is None and not isinstance(data_dir, Path):
         print("error: BOT_DATA_DIR is not set", file=sys.stderr)
         return 2
+    where = f"DATABASE_URL {describe(database_url)}" if database_url else f"BOT_DATA_DIR {data_dir}"
     try:
-        store = open_store(data_dir)
+        store = open_store(data_dir, database_url=database_url)
         try:
             counts = purge(store, time.time(), days)
         finally:
             store.close()
     except StoreError as exc:
         first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        print(f"error: BOT_DATA_DIR {data_dir}: {first}", file=sys.stderr)
+        print(f"error: {where}: {first}", file=sys.stderr)
         return 1
     print(
         f"purged (retention {days} days): {counts['cases']} closed cases, "
