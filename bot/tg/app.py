@@ -134,8 +134,10 @@ def build_application(
 
 
 def _prepare(settings: Settings) -> tuple[EngineLike, Store] | int:
-    """Loads the flows and opens the store; returns an exit code after one line on failure."""
+    """Loads the flows and opens the store (PostgreSQL with ``DATABASE_URL``, else SQLite);
+    returns an exit code after one line on failure."""
     from bot.engine.engine import LOAD_ERRORS, Engine
+    from bot.store.pg_url import describe
     from bot.store.sqlite import open_store
 
     configure_logging(settings)
@@ -147,10 +149,12 @@ def _prepare(settings: Settings) -> tuple[EngineLike, Store] | int:
     except LOAD_ERRORS as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    url = settings.database_url
     try:
-        store = open_store(settings.data_dir)
+        store = open_store(settings.data_dir, database_url=url)
     except StoreError as exc:
-        print(f"BOT_DATA_DIR {settings.data_dir}: {exc}", file=sys.stderr)
+        where = f"DATABASE_URL {describe(url)}" if url else f"BOT_DATA_DIR {settings.data_dir}"
+        print(settings.redact(f"{where}: {exc}"), file=sys.stderr)
         return 1
     return engine, store
 
@@ -228,27 +232,33 @@ def _run(settings: Settings, run: object) -> int:
 
 
 def health(settings: Settings) -> int:
-    """Checks the store opens and ``getMe`` succeeds; prints one line; returns 0 or 1."""
+    """Checks the store opens (the database, with ``DATABASE_URL``) and ``getMe`` succeeds;
+    prints one line (never the database password); returns 0 or 1."""
+    from bot.store.pg_url import describe
     from bot.store.sqlite import open_store
 
+    url = settings.database_url
+    where = f"database {describe(url)}" if url else f"store {settings.data_dir}"
     try:
-        store = open_store(settings.data_dir)
+        store = open_store(settings.data_dir, database_url=url)
         try:
             count = store.count_conversations()
         finally:
             store.close()
     except Exception as exc:  # any failure is "unhealthy"
-        print(f"unhealthy: store {settings.data_dir}: {exc.__class__.__name__}")
+        # A database's one-line reason says what to fix (unreachable, login refused, …).
+        reason = " ".join(str(exc).split()) if url else ""
+        print(settings.redact(f"unhealthy: {where}: {reason or exc.__class__.__name__}"))
         return 1
     if not settings.token:
-        print(f"ok: store {settings.data_dir} ({count} conversations); no token (console mode)")
+        print(f"ok: {where} ({count} conversations); no token (console mode)")
         return 0
     try:
         name = asyncio.run(asyncio.wait_for(_get_me(settings), timeout=15))
     except Exception as exc:  # any failure is "unhealthy"
         print(settings.redact(f"unhealthy: getMe failed: {exc.__class__.__name__}: {exc}"))
         return 1
-    print(f"ok: @{name}, store {settings.data_dir} ({count} conversations)")
+    print(f"ok: @{name}, {where} ({count} conversations)")
     return 0
 
 
