@@ -160,6 +160,9 @@ class HookWorker:
     rng: Callable[[], float] = random.random
     max_attempts: int = MAX_ATTEMPTS
     deliver: Deliver = deliver
+    #: Takes the due items (``now`` → items); ``None``: every due item of the store. Several
+    #: workers on one database pass :func:`leasing_take`, so each item goes to one of them.
+    take: Callable[[float], list[OutboxItem]] | None = None
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _stop: asyncio.Event | None = field(default=None, init=False)
 
@@ -167,7 +170,8 @@ class HookWorker:
         """Tries every due hook item once; returns how many were delivered."""
         now = self.clock()
         delivered = 0
-        for item in self.store.due_outbox(now):
+        items = self.take(now) if self.take is not None else self.store.due_outbox(now)
+        for item in items:
             if item.kind != KIND or item.id is None:
                 continue
             try:
@@ -232,6 +236,25 @@ class HookWorker:
         if self._task is not None:
             await self._task
             self._task = None
+
+
+def leasing_take(
+    store: Store, lease: float = 2 * TIMEOUT
+) -> Callable[[float], list[OutboxItem]] | None:
+    """For a store shared by several workers (PostgreSQL), a ``take`` that leases the due hook
+    items for ``lease`` seconds with ``FOR UPDATE SKIP LOCKED``: another worker skips them while
+    this one delivers, and takes them again only if this one died (or took longer than the
+    lease) before marking them done. ``None`` for a store of one process."""
+    transaction = getattr(store, "transaction", None)
+    if transaction is None:
+        return None
+    from bot.store.pg_queue import claim_hook_items
+
+    def take(now: float) -> list[OutboxItem]:
+        with transaction() as tx:
+            return claim_hook_items(tx.conn, KIND, now, lease)
+
+    return take
 
 
 def _case_id(item: OutboxItem) -> str:

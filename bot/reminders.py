@@ -380,30 +380,12 @@ class ReminderScheduler:
 
     async def _one(self, r: Reminder, now: datetime) -> bool:
         assert r.id is not None
-        flags = self.store.chat_flags(r.chat_id)
-        if flags.get("blocked") is True or flags.get("reminders_consent") is False:
-            self.store.mark_reminder(r.id, "cancelled")
-            return False
-        case = (r.payload.get("set") or {}).get("nudged_case")
-        if r.kind == "nudge" and case is not None and flags.get("nudged_case") == case:
-            self.store.mark_reminder(r.id, "cancelled")
-            return False
-        if in_quiet(now, self.quiet, self.tz):
-            later = after_quiet(now, self.quiet, self.tz)
-            self.store.reschedule_reminder(r.id, later.timestamp())
-            log.info("reminder %d delayed to the end of quiet hours", r.id)
+        if not due_now(self.store, r, now, self.quiet, self.tz):
             return False
         # Claim before sending: only the first claim wins, so nothing is ever sent twice.
-        if not self.store.mark_reminder(r.id, "sent"):
+        if not claim(self.store, r):
             return False
-        if r.kind == "nudge" and case is not None:
-            self.store.set_chat_flag(r.chat_id, "nudged_case", case)
-        payload = dict(r.payload)
-        kind = r.kind
-
-        def event(at: datetime) -> Event:
-            return Event(kind="reminder", now=at, data=kind, payload=payload)
-
+        event = reminder_event(r)
         try:
             outcome = await self.service.handle(r.chat_id, event)
         except Exception as exc:  # one broken conversation must not hold up the others
@@ -428,13 +410,66 @@ class ReminderScheduler:
                     exc.__class__.__name__,
                 )
             return False
-        log.info("reminder %d (%s) sent to chat=%s", r.id, kind, chat_hash(r.chat_id))
+        log.info("reminder %d (%s) sent to chat=%s", r.id, r.kind, chat_hash(r.chat_id))
         return True
 
     def _blocked(self, chat_id: int) -> None:
         """Marks the chat blocked and cancels its other reminders (never retried)."""
-        self.store.set_chat_flag(chat_id, "blocked", True)
-        for other in self.store.pending_reminders(chat_id):
-            if other.id is not None:
-                self.store.mark_reminder(other.id, "cancelled")
-        log.info("chat=%s blocked the bot; its reminders are cancelled", chat_hash(chat_id))
+        blocked(self.store, chat_id)
+
+
+def due_now(
+    store: Store, r: Reminder, now: datetime, quiet: tuple[time, time], tz: ZoneInfo
+) -> bool:
+    """Tells whether the pending reminder ``r`` goes out now; if not, settles it in ``store``.
+
+    Cancelled when the chat blocked the bot, said no to reminders, or (a nudge) was already
+    nudged about that case; moved to the end of quiet hours when it falls in them.
+    """
+    assert r.id is not None
+    flags = store.chat_flags(r.chat_id)
+    if flags.get("blocked") is True or flags.get("reminders_consent") is False:
+        store.mark_reminder(r.id, "cancelled")
+        return False
+    case = (r.payload.get("set") or {}).get("nudged_case")
+    if r.kind == "nudge" and case is not None and flags.get("nudged_case") == case:
+        store.mark_reminder(r.id, "cancelled")
+        return False
+    if in_quiet(now, quiet, tz):
+        later = after_quiet(now, quiet, tz)
+        store.reschedule_reminder(r.id, later.timestamp())
+        log.info("reminder %d delayed to the end of quiet hours", r.id)
+        return False
+    return True
+
+
+def claim(store: Store, r: Reminder) -> bool:
+    """Marks ``r`` sent (only the first caller wins) and records a nudge's case; returns whether
+    this caller won."""
+    assert r.id is not None
+    if not store.mark_reminder(r.id, "sent"):
+        return False
+    case = (r.payload.get("set") or {}).get("nudged_case")
+    if r.kind == "nudge" and case is not None:
+        store.set_chat_flag(r.chat_id, "nudged_case", case)
+    return True
+
+
+def reminder_event(r: Reminder) -> Callable[[datetime], Event]:
+    """The ``reminder`` event of ``r``, at the time the chat's turn comes."""
+    payload = dict(r.payload)
+    kind = r.kind
+
+    def event(at: datetime) -> Event:
+        return Event(kind="reminder", now=at, data=kind, payload=payload)
+
+    return event
+
+
+def blocked(store: Store, chat_id: int) -> None:
+    """Marks the chat blocked and cancels its pending reminders (never retried)."""
+    store.set_chat_flag(chat_id, "blocked", True)
+    for other in store.pending_reminders(chat_id):
+        if other.id is not None:
+            store.mark_reminder(other.id, "cancelled")
+    log.info("chat=%s blocked the bot; its reminders are cancelled", chat_hash(chat_id))

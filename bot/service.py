@@ -10,6 +10,7 @@ about Telegram.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -104,9 +105,13 @@ class Service:
             now = self.clock()
             ev = event if isinstance(event, Event) else event(now)
             try:
-                outcome = self._reminder_list(chat_id, ev, now, locale_hint) or self._run(
-                    chat_id, ev, now, locale_hint
-                )
+                if getattr(self.store, "remote", False):
+                    # A database over the network: its calls stay off the event loop.
+                    outcome = await asyncio.to_thread(
+                        self.apply, self.store, chat_id, ev, now, locale_hint
+                    )
+                else:
+                    outcome = self.apply(self.store, chat_id, ev, now, locale_hint)
             except VersionConflict:
                 raise  # twice in a row: the error handler logs it with the traceback
             except StoreError as exc:  # unavailable, or a record the update refers to is gone
@@ -127,8 +132,27 @@ class Service:
             )
             return outcome
 
+    def apply(
+        self,
+        store: Store,
+        chat_id: int,
+        event: Event,
+        now: datetime,
+        locale_hint: str | None = None,
+    ) -> Outcome:
+        """Runs one event through the engine and writes it to ``store``, synchronously.
+
+        ``store`` is the service's own store, or a view of it bound to an open transaction (the
+        queue workers of :mod:`bot.tg.queue` apply an update in the same transaction that takes it
+        from the inbox and puts its replies in the outbox). No per-chat lock is taken here: the
+        caller serialises the chat (the service's locks, or the inbox row's lock).
+        """
+        return self._reminder_list(store, chat_id, event, locale_hint) or self._run(
+            store, chat_id, event, now, locale_hint
+        )
+
     def _reminder_list(
-        self, chat_id: int, event: Event, now: datetime, locale_hint: str | None
+        self, store: Store, chat_id: int, event: Event, locale_hint: str | None
     ) -> Outcome | None:
         """The buttons of the ``/reminders`` list (``rm:<id>``, ``rm:all``, ``rm:on``).
 
@@ -139,7 +163,7 @@ class Service:
 
         if not (event.kind == "callback" and event.data.startswith(CALLBACK_PREFIX)):
             return None
-        conv = self.store.load(chat_id) or self.engine.new_conversation(
+        conv = store.load(chat_id) or self.engine.new_conversation(
             chat_id, locale=locale_hint or self.default_locale
         )
 
@@ -147,7 +171,7 @@ class Service:
             return self.engine.text(conv.locale, key, **values)
 
         tz = str(self.engine.tz)
-        replies = on_reminder_callback(self.store, text, chat_id, event.data, tz) or ()
+        replies = on_reminder_callback(store, text, chat_id, event.data, tz) or ()
         return Outcome(conversation=conv, replies=replies, state_before=conv.state)
 
     def apology(self, chat_id: int, locale_hint: str | None = None) -> Outcome:
@@ -159,10 +183,12 @@ class Service:
             replies=(Reply(self.engine.text(locale, "sys.error")),),
         )
 
-    def _run(self, chat_id: int, event: Event, now: datetime, locale_hint: str | None) -> Outcome:
+    def _run(
+        self, store: Store, chat_id: int, event: Event, now: datetime, locale_hint: str | None
+    ) -> Outcome:
         """Loads, runs the engine and commits; retries once if another writer got in between."""
         for attempt in (1, 2):
-            stored = self.store.load(chat_id)
+            stored = store.load(chat_id)
             if stored is None:
                 conversation = self.engine.new_conversation(
                     chat_id, locale=locale_hint or self.default_locale
@@ -178,7 +204,7 @@ class Service:
                 after,
                 out.effects,
                 now,
-                store=self.store,
+                store=store,
                 engine=self.engine,
                 on_handoff=self.on_handoff,
             )
@@ -194,7 +220,7 @@ class Service:
                 )
             )
             try:
-                self.store.commit(work.changes)
+                store.commit(work.changes)
             except VersionConflict:
                 if attempt == 2:
                     raise

@@ -63,20 +63,23 @@ _REMINDER_COLS = "id, chat_id, kind, due, payload, status, created_at"
 _OUTBOX_COLS = "id, kind, payload, attempts, next_at, status, last_error"
 
 
-def open_store(data_dir: Path | None, *, database_url: str | None = None) -> Store:
+def open_store(
+    data_dir: Path | None, *, database_url: str | None = None, pool_size: int = 8
+) -> Store:
     """Returns the store the settings name: PostgreSQL if ``database_url`` is set, else the
     SQLite store in ``data_dir`` (created if missing); ``None`` → a memory store.
 
     psycopg is imported only when a ``database_url`` is given (SQLite users never load it).
     Raises :class:`StoreUnavailable` with a one-line message if the directory or the database
     cannot be used, :class:`StoreError` if ``database_url`` is not a PostgreSQL URL.
+    ``pool_size`` is the most PostgreSQL connections the process keeps.
     """
     if database_url:
         if not is_postgres_url(database_url):
             raise StoreError(f"not a postgresql:// URL: {redact(database_url)!r}")
         from bot.store.postgres import PostgresStore
 
-        return PostgresStore(database_url)
+        return PostgresStore(database_url, max_size=pool_size)
     if data_dir is None:
         return MemoryStore()
     return SqliteStore.open(data_dir)

@@ -48,6 +48,9 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Connections per HTTP pool shard (see ``ShardedRequest``).
 _SHARD_SIZE = 8
 
+#: ``bot_data`` key of the application's :class:`~bot.service.Service`.
+SERVICE_KEY = "service"
+
 #: Update types the bot asks Telegram for.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 
@@ -150,8 +153,11 @@ def _prepare(settings: Settings) -> tuple[EngineLike, Store] | int:
         print(str(exc), file=sys.stderr)
         return 2
     url = settings.database_url
+    # A webhook worker's connections: one per applier and sender, the receiver, reminders and
+    # the hook (bot/tg/queue.py); the LISTEN connection is its own.
+    pool = settings.queue_appliers + settings.queue_senders + 4
     try:
-        store = open_store(settings.data_dir, database_url=url)
+        store = open_store(settings.data_dir, database_url=url, pool_size=pool)
     except StoreError as exc:
         where = f"DATABASE_URL {describe(url)}" if url else f"BOT_DATA_DIR {settings.data_dir}"
         print(settings.redact(f"{where}: {exc}"), file=sys.stderr)
@@ -159,14 +165,19 @@ def _prepare(settings: Settings) -> tuple[EngineLike, Store] | int:
     return engine, store
 
 
-def _assemble(settings: Settings, engine: EngineLike, store: Store) -> Application:  # type: ignore[type-arg]
-    """Builds the application with everything a production bot runs: agents and the hook."""
+def _assemble(
+    settings: Settings, engine: EngineLike, store: Store, *, reminders: bool = True
+) -> Application:  # type: ignore[type-arg]
+    """Builds the application with everything a production bot runs: agents and the hook (and
+    the reminder scheduler, unless the queue workers deliver reminders)."""
     from bot.tg import operators
 
     service = Service(engine, store, zone_clock(engine.tz))
     app = build_application(settings, engine, store, service=service)
     operators.install(app, service, settings)
-    install_reminders(app, service, settings)
+    if reminders:
+        install_reminders(app, service, settings)
+    app.bot_data[SERVICE_KEY] = service
     return app
 
 
@@ -201,6 +212,8 @@ def main_webhook(settings: Settings) -> int:
     ready = _prepare(settings)
     if isinstance(ready, int):
         return ready
+    if hasattr(ready[1], "transaction"):  # PostgreSQL: one of several workers
+        return _run(settings, lambda: asyncio.run(_serve_queue(settings, *ready)))
     app = _assemble(settings, *ready)
     # Without a configured secret, a fresh one per start still lets only Telegram in.
     secret = settings.webhook_secret or secrets.token_urlsafe(32)
@@ -214,6 +227,32 @@ def main_webhook(settings: Settings) -> int:
             secret_token=secret,
             allowed_updates=ALLOWED_UPDATES,
         ),
+    )
+
+
+async def _serve_queue(settings: Settings, engine: EngineLike, store: Store) -> None:
+    """One worker of several on a shared PostgreSQL database (:mod:`bot.tg.queue`)."""
+    from bot.tg import queue
+
+    app = _assemble(settings, engine, store, reminders=False)
+    assert settings.token
+    worker = queue.QueueWorker(
+        app,
+        app.bot_data[SERVICE_KEY],
+        store,  # type: ignore[arg-type]
+        secret=settings.webhook_secret or queue.derived_secret(settings.token),
+        appliers=settings.queue_appliers,
+        senders=settings.queue_senders,
+        listen_url=settings.database_url,
+    )
+    await queue.serve(
+        app,
+        worker,
+        listen=settings.webhook_listen,
+        port=settings.webhook_port,
+        path=settings.webhook_path,
+        url=settings.webhook_url,
+        allowed_updates=ALLOWED_UPDATES,
     )
 
 

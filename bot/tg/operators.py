@@ -311,5 +311,7 @@ def install(application: Application, service: Any, settings: Any) -> AgentDesk:
         )
     target = hook.hook_setting(settings)
     if target is not None:
-        lifecycle(application).runs(hook.HookWorker(service.store, target))
+        lifecycle(application).runs(
+            hook.HookWorker(service.store, target, take=hook.leasing_take(service.store))
+        )
     return desk

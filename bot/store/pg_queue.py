@@ -1,0 +1,273 @@
+"""The durable queues of several workers on PostgreSQL: the inbox of updates and the outbox of
+Bot API calls (tables ``inbox`` and ``sends``, :mod:`bot.store.pg_migrations` step 2).
+
+Every function takes a connection that is already in a transaction (a
+:meth:`~bot.store.postgres.PostgresStore.transaction` view's ``conn``) and never commits itself.
+The shapes, and why they are safe (docs/reliability.md):
+
+- **Inbox.** The webhook handler inserts the update (``update_id`` is the primary key, so
+  Telegram's re-delivery of an update inserts nothing) and only then answers Telegram.
+  :func:`claim_update` takes the *earliest pending update of a chat*, and only if no earlier
+  update of that chat is pending, with ``FOR UPDATE SKIP LOCKED``: the row stays locked for as
+  long as the transaction that applies it is open, so no other worker can take that chat's next
+  update until this one is committed (per-chat order), and a worker that dies mid-way loses its
+  connection, PostgreSQL rolls the transaction back, and the update is pending again (nothing
+  lost). The conversation's writes, the replies and :func:`finish_update` are one commit, so an
+  update is applied once or not at all (no duplicate).
+- **Outbox.** Replies are rows of ``sends``, written in that same commit. A sender takes the
+  earliest pending send of a chat the same way, holds the row lock while it calls the Bot API,
+  and marks it sent in the same transaction. A sender that dies after Telegram accepted the
+  call and before its commit leaves the row pending, and another sender sends it again: that
+  window (one Bot API answer plus one commit) is the only way a reply goes out twice.
+- **Reminders and the hook** are claimed with ``FOR UPDATE SKIP LOCKED`` too
+  (:func:`claim_reminder`, :func:`claim_hook_items`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.store.base import OutboxItem, Reminder
+
+#: The channel workers LISTEN on; the payload says which queue has new work (``inbox``/``sends``).
+CHANNEL = "bot_queue"
+
+
+class Conn(Protocol):
+    """The part of a ``psycopg.Connection`` used here (kept structural: no psycopg import)."""
+
+    def execute(self, query: Any, params: Any = ..., /) -> Any: ...
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _loads(value: Any) -> Any:
+    """A JSON column's value (TEXT is parsed; a driver that already decoded it is trusted)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+# -- inbox ----------------------------------------------------------------------------------------
+
+
+#: How long an update waits for the one before it (``update_id - 1``) to arrive. Telegram numbers
+#: updates one after another; delivered over several connections they may arrive out of order,
+#: and a chat's later update must not be applied before an earlier one still on its way. The
+#: wait ends as soon as the predecessor is in, so it costs time only when one is missing
+#: (a gap in the numbering, or a delivery Telegram will retry later).
+REORDER_WINDOW = 1.0
+
+
+def enqueue_update(conn: Conn, update_id: int, chat_id: int, body: str) -> bool:
+    """Stores one received update; returns ``False`` if it was already there (a re-delivery).
+
+    ``received_at`` is the database's clock, which every worker shares."""
+    cur = conn.execute(
+        "INSERT INTO inbox (update_id, chat_id, body, received_at) "
+        "VALUES (%s, %s, %s, extract(epoch FROM clock_timestamp())) "
+        "ON CONFLICT (update_id) DO NOTHING",
+        (update_id, chat_id, body),
+    )
+    inserted = bool(cur.rowcount == 1)
+    if inserted:
+        conn.execute("SELECT pg_notify(%s, 'inbox')", (CHANNEL,))
+    return inserted
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """An update taken from the inbox, locked until the transaction ends."""
+
+    update_id: int
+    chat_id: int
+    body: str
+
+
+_CLAIM_UPDATE = """
+SELECT i.update_id, i.chat_id, i.body FROM inbox AS i
+WHERE i.status = 'pending'
+  AND NOT EXISTS (
+    SELECT 1 FROM inbox AS e
+    WHERE e.chat_id = i.chat_id AND e.status = 'pending' AND e.update_id < i.update_id
+  )
+  AND (
+    EXISTS (SELECT 1 FROM inbox AS p WHERE p.update_id = i.update_id - 1)
+    OR i.received_at <= extract(epoch FROM clock_timestamp()) - %s
+  )
+ORDER BY i.update_id
+LIMIT 1
+FOR UPDATE OF i SKIP LOCKED
+"""
+
+
+def claim_update(conn: Conn) -> Claimed | None:
+    """Takes the next update whose chat has no earlier pending update and whose predecessor has
+    arrived (or waited :data:`REORDER_WINDOW` for it), or ``None``."""
+    row = conn.execute(_CLAIM_UPDATE, (REORDER_WINDOW,)).fetchone()
+    if row is None:
+        return None
+    return Claimed(int(row[0]), int(row[1]), str(row[2]))
+
+
+def finish_update(conn: Conn, update_id: int, now: float, status: str = "done") -> None:
+    """Marks a taken update applied (``done``) or given up (``failed``); wakes the workers, as
+    the chat's next update may now be taken."""
+    conn.execute(
+        "UPDATE inbox SET status = %s, done_at = %s WHERE update_id = %s",
+        (status, now, update_id),
+    )
+    conn.execute("SELECT pg_notify(%s, 'inbox')", (CHANNEL,))
+
+
+def inbox_counts(conn: Conn) -> dict[str, int]:
+    """Returns how many updates are in each status (for health and the tests)."""
+    rows = conn.execute("SELECT status, count(*) FROM inbox GROUP BY status").fetchall()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+# -- outbox of Bot API calls ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """One Bot API call to make, in the chat's order."""
+
+    id: int
+    chat_id: int
+    method: str
+    params: dict[str, Any]
+    attempts: int
+
+
+def add_sends(
+    conn: Conn,
+    chat_id: int,
+    calls: list[tuple[str, dict[str, Any]]],
+    now: float,
+    update_id: int | None,
+) -> int:
+    """Queues the calls of one turn in order; returns how many."""
+    for method, params in calls:
+        conn.execute(
+            "INSERT INTO sends (chat_id, method, params, update_id, created_at) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            (chat_id, method, _dumps(params), update_id, now),
+        )
+    if calls:
+        conn.execute("SELECT pg_notify(%s, 'sends')", (CHANNEL,))
+    return len(calls)
+
+
+_CLAIM_SEND = """
+SELECT s.id, s.chat_id, s.method, s.params, s.attempts FROM sends AS s
+WHERE s.status = 'pending' AND s.next_at <= %s
+  AND NOT EXISTS (
+    SELECT 1 FROM sends AS e WHERE e.chat_id = s.chat_id AND e.status = 'pending' AND e.id < s.id
+  )
+ORDER BY s.id
+LIMIT 1
+FOR UPDATE OF s SKIP LOCKED
+"""
+
+
+def claim_send(conn: Conn, now: float) -> Send | None:
+    """Takes the next due call whose chat has no earlier pending call, or ``None``."""
+    row = conn.execute(_CLAIM_SEND, (now,)).fetchone()
+    if row is None:
+        return None
+    return Send(int(row[0]), int(row[1]), str(row[2]), _loads(row[3]), int(row[4]))
+
+
+def finish_send(conn: Conn, send_id: int, status: str, now: float, error: str = "") -> None:
+    """Marks a taken call ``sent``, ``failed`` or ``dropped`` (the chat blocked the bot)."""
+    conn.execute(
+        "UPDATE sends SET status = %s, sent_at = %s, last_error = %s, attempts = attempts + 1 "
+        "WHERE id = %s",
+        (status, now, error[:200], send_id),
+    )
+
+
+def retry_send(conn: Conn, send_id: int, next_at: float, error: str) -> None:
+    """Postpones a taken call (a 429's ``retry_after``, a call that certainly did not arrive)."""
+    conn.execute(
+        "UPDATE sends SET next_at = %s, attempts = attempts + 1, last_error = %s WHERE id = %s",
+        (next_at, error[:200], send_id),
+    )
+
+
+def drop_chat_sends(conn: Conn, chat_id: int, now: float) -> int:
+    """Drops every pending call to a chat that blocked the bot; returns how many."""
+    cur = conn.execute(
+        "UPDATE sends SET status = 'dropped', sent_at = %s "
+        "WHERE chat_id = %s AND status = 'pending'",
+        (now, chat_id),
+    )
+    return int(cur.rowcount)
+
+
+def next_send_due(conn: Conn) -> float | None:
+    """When the earliest pending call falls due (``None``: nothing pending)."""
+    row = conn.execute("SELECT min(next_at) FROM sends WHERE status = 'pending'").fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
+# -- reminders and the integration hook ----------------------------------------------------------
+
+
+def claim_reminder(conn: Conn, now: float) -> Reminder | None:
+    """Takes the earliest due pending reminder no other worker holds, locked until commit."""
+    row = conn.execute(
+        "SELECT id, chat_id, kind, due, payload, status, created_at FROM reminders "
+        "WHERE status = 'pending' AND due <= %s ORDER BY due, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+        (now,),
+    ).fetchone()
+    if row is None:
+        return None
+    return Reminder(
+        id=int(row[0]),
+        chat_id=int(row[1]),
+        kind=str(row[2]),
+        due=float(row[3]),
+        payload=_loads(row[4]),
+        status=str(row[5]),
+        created_at=float(row[6]),
+    )
+
+
+def claim_hook_items(
+    conn: Conn, kind: str, now: float, lease: float, limit: int = 20
+) -> list[OutboxItem]:
+    """Leases due outbox items of ``kind`` for ``lease`` seconds (their ``next_at`` moves on), so
+    other workers skip them while this one delivers; returns them as they were."""
+    rows = conn.execute(
+        "UPDATE outbox SET next_at = %s WHERE id IN ("
+        "SELECT id FROM outbox WHERE status = 'pending' AND kind = %s AND next_at <= %s "
+        "ORDER BY next_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
+        "RETURNING id, kind, payload, attempts, next_at, status, last_error",
+        (now + lease, kind, now, limit),
+    ).fetchall()
+    return [
+        OutboxItem(
+            id=int(r[0]),
+            kind=str(r[1]),
+            payload=_loads(r[2]),
+            attempts=int(r[3]),
+            next_at=now,
+            status=str(r[5]),
+            last_error=str(r[6]),
+        )
+        for r in sorted(rows, key=lambda r: int(r[0]))
+    ]
+
+
+def take_update(conn: Conn, update_id: int) -> bool:
+    """Locks one pending update (to give it up after a failure); ``False`` if another worker
+    holds it or it is no longer pending."""
+    row = conn.execute(
+        "SELECT 1 FROM inbox WHERE update_id = %s AND status = 'pending' FOR UPDATE SKIP LOCKED",
+        (update_id,),
+    ).fetchone()
+    return row is not None
