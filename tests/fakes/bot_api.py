@@ -47,6 +47,7 @@ Observing the bot:
     callback_answers: dict[query_id, params]; unanswered_callbacks() -> list[query_id]
     commands(scope=None, language_code="") -> the list set by setMyCommands
     webhook_deliveries: list[WebhookDelivery]
+    webhook_parallel = 1    deliveries in flight at once (≤ the webhook's max_connections)
     fake_bugs: list[str] -- results/updates of the fake itself that break the spec (the
         fixture fails on these too; they are bugs to report to the fake's owner)
 
@@ -365,6 +366,9 @@ class FakeBotAPI:
         self.callback_queries: dict[str, dict[str, Any]] = {}
         self.callback_answers: dict[str, dict[str, Any]] = {}
         self.webhook_deliveries: list[WebhookDelivery] = []
+        #: Webhook deliveries in flight at once (Telegram: up to the webhook's
+        #: ``max_connections``); 1 = one after another, in update order (the default).
+        self.webhook_parallel = 1
         self.logged_out = False
         self.closed = False
         self._updates: list[dict[str, Any]] = []
@@ -1202,46 +1206,62 @@ class FakeBotAPI:
     async def _webhook_loop(self) -> None:
         if self._session is None:
             self._session = ClientSession(timeout=ClientTimeout(total=5))
-        while not self._stopping.is_set():
-            wh = self._webhook
-            if wh is None:
-                return
-            ready = [u for u in self._updates if self._kind(u) in self._allowed]
-            self._updates[:] = ready
-            if not ready:
-                tick = self._tick
-                await tick.wait()
-                continue
-            update = ready[0]
-            headers = {}
-            if wh.secret_token:
-                headers["X-Telegram-Bot-Api-Secret-Token"] = wh.secret_token
-            status: int | None = None
-            error: str | None = None
-            for attempt in range(5):
-                try:
-                    async with self._session.post(wh.url, json=update, headers=headers) as resp:
-                        status = resp.status
-                        await resp.read()
-                    error = (
-                        None
-                        if 200 <= status < 300
-                        else f"Wrong response from the webhook: {status}"
-                    )
-                except (OSError, TimeoutError, Exception) as exc:
-                    status, error = None, f"Connection failed: {type(exc).__name__}"
-                if error is None or self._webhook is not wh:
-                    break
-                wh.last_error, wh.last_error_date = error, int(time.time())
-                await asyncio.sleep(0.05 * (attempt + 1))
-            self.webhook_deliveries.append(
-                WebhookDelivery(update["update_id"], status, error, wh.secret_token)
-            )
-            if error is None:
-                self._delivered.add(update["update_id"])
-            if update in self._updates:
-                self._updates.remove(update)
-            self._notify()
+        in_flight: dict[int, asyncio.Task[None]] = {}
+        try:
+            while not self._stopping.is_set():
+                wh = self._webhook
+                if wh is None:
+                    return
+                ready = [u for u in self._updates if self._kind(u) in self._allowed]
+                self._updates[:] = ready
+                fresh = [u for u in ready if u["update_id"] not in in_flight]
+                room = max(1, min(self.webhook_parallel, wh.max_connections)) - len(in_flight)
+                if not fresh or room <= 0:
+                    tick = self._tick
+                    await tick.wait()
+                    continue
+                if self.webhook_parallel <= 1:
+                    await self._deliver(wh, fresh[0])
+                    continue
+                for update in fresh[:room]:
+                    uid = update["update_id"]
+                    task = asyncio.get_running_loop().create_task(self._deliver(wh, update))
+                    in_flight[uid] = task
+                    task.add_done_callback(lambda _t, uid=uid: in_flight.pop(uid, None))
+        finally:
+            for task in list(in_flight.values()):
+                task.cancel()
+
+    async def _deliver(self, wh: _Webhook, update: dict[str, Any]) -> None:
+        """POSTs one update to the webhook, retrying like Telegram (5 attempts here)."""
+        assert self._session is not None
+        headers = {}
+        if wh.secret_token:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = wh.secret_token
+        status: int | None = None
+        error: str | None = None
+        for attempt in range(5):
+            try:
+                async with self._session.post(wh.url, json=update, headers=headers) as resp:
+                    status = resp.status
+                    await resp.read()
+                error = (
+                    None if 200 <= status < 300 else f"Wrong response from the webhook: {status}"
+                )
+            except (OSError, TimeoutError, Exception) as exc:
+                status, error = None, f"Connection failed: {type(exc).__name__}"
+            if error is None or self._webhook is not wh:
+                break
+            wh.last_error, wh.last_error_date = error, int(time.time())
+            await asyncio.sleep(0.05 * (attempt + 1))
+        self.webhook_deliveries.append(
+            WebhookDelivery(update["update_id"], status, error, wh.secret_token)
+        )
+        if error is None:
+            self._delivered.add(update["update_id"])
+        if update in self._updates:
+            self._updates.remove(update)
+        self._notify()
 
     @staticmethod
     def _kind(update: dict[str, Any]) -> str:
