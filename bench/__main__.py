@@ -14,6 +14,7 @@ USAGE = """usage: python -m bench <sub-command> [options]   (add -h for a sub-co
   e2e           our bot vs a bare PTB echo bot over HTTP against the fake Bot API
   dates         our date parser vs dateparser on tests/nlu/dates.yaml
   nlu           understanding: per-message time, start-up and memory with and without it
+  workers       1, 2, 4 webhook workers on PostgreSQL and one on SQLite at 50 ms (scale-out)
   all           engine, engine-scale, store, memory, e2e with their defaults
 """
 
@@ -60,6 +61,12 @@ def _nlu(argv: Sequence[str]) -> str:
     return run(argv)
 
 
+def _workers(argv: Sequence[str]) -> str:
+    from bench.workers import main as run
+
+    return run(argv)
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], str]] = {
     "engine": _engine,
     "engine-scale": _engine_scale,
@@ -68,6 +75,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], str]] = {
     "e2e": _e2e,
     "dates": _dates,
     "nlu": _nlu,
+    "workers": _workers,
 }
 
 

@@ -406,7 +406,20 @@ def py_spy(pid: int, out: str | None) -> Iterator[None]:
         yield
         return
     spy = subprocess.Popen(
-        ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "-o", out],
+        [
+            "py-spy",
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "-o",
+            out,
+            # BENCH_PYSPY_GIL=1: only samples holding the GIL (Python CPU, not waits).
+            *(["--gil"] if os.environ.get("BENCH_PYSPY_GIL") == "1" else []),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

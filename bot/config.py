@@ -12,8 +12,8 @@ TELEGRAM_BOT_TOKEN    the token from @BotFather (``123456:ABC…``)
 TELEGRAM_API_URL      Bot API server root, default ``https://api.telegram.org``
 BOT_DATA_DIR          where the SQLite file lives, default ``./data``
 DATABASE_URL          ``postgresql://user:password@host:port/db``: PostgreSQL instead of SQLite
-QUEUE_APPLIERS        with PostgreSQL, updates one webhook worker applies at once, default 4
-QUEUE_SENDERS         with PostgreSQL, Bot API calls one webhook worker makes at once, default 8
+QUEUE_APPLIERS        with PostgreSQL, updates one webhook worker applies at once, default 8
+QUEUE_SENDERS         with PostgreSQL, Bot API calls one webhook worker makes at once, default 64
 LOG_LEVEL             DEBUG / INFO / WARNING / ERROR, default INFO
 WEBHOOK_LISTEN        address the webhook server binds, default ``0.0.0.0``
 WEBHOOK_PORT          its port, default 8443
@@ -86,8 +86,8 @@ class Settings:
     chat_rate_limit: float = 1.0
     #: Several webhook workers on PostgreSQL (bot/tg/queue.py): updates applied at once by one
     #: process, and Bot API calls in flight at once from it.
-    queue_appliers: int = 4
-    queue_senders: int = 8
+    queue_appliers: int = 8
+    queue_senders: int = 64
 
     @property
     def has_token(self) -> bool:
@@ -212,8 +212,8 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = None) -> S
         retention_days=_int("RETENTION_DAYS", get("RETENTION_DAYS") or "180", 1, 36500),
         send_rate_limit=_rate("SEND_RATE_LIMIT", get("SEND_RATE_LIMIT") or "30"),
         chat_rate_limit=_rate("CHAT_RATE_LIMIT", get("CHAT_RATE_LIMIT") or "1"),
-        queue_appliers=_int("QUEUE_APPLIERS", get("QUEUE_APPLIERS") or "4", 1, 64),
-        queue_senders=_int("QUEUE_SENDERS", get("QUEUE_SENDERS") or "8", 1, 256),
+        queue_appliers=_int("QUEUE_APPLIERS", get("QUEUE_APPLIERS") or "8", 1, 64),
+        queue_senders=_int("QUEUE_SENDERS", get("QUEUE_SENDERS") or "64", 1, 256),
     )
 
 

@@ -84,32 +84,60 @@ def test_an_update_whose_worker_died_is_taken_up_again(pg: object) -> None:
         assert again is not None and again.update_id == 1
 
 
-def test_sends_go_out_one_at_a_time_per_chat_in_order(pg: object) -> None:
+def test_sends_go_out_one_at_a_time_per_chat_in_order(pg: object, pg_url: str) -> None:
+    import psycopg
+
     with pg.transaction() as tx:  # type: ignore[attr-defined]
-        q.add_sends(
-            tx.conn, 10, [("sendMessage", {"text": "a"}), ("sendMessage", {"text": "b"})], 1.0, 1
-        )
+        calls = [("sendMessage", {"text": "a"}), ("sendMessage", {"text": "b"})]
+        q.add_sends(tx.conn, 10, calls, 1.0, 1)
         q.add_sends(tx.conn, 20, [("sendMessage", {"text": "c"})], 1.0, 2)
-    with pg.transaction() as a:  # type: ignore[attr-defined]
-        first = q.claim_send(a.conn, 5.0)
-        assert first is not None and first.params == {"text": "a"}
-        with pg.transaction() as b:  # type: ignore[attr-defined]
-            other = q.claim_send(b.conn, 5.0)
-            assert other is not None and other.params == {"text": "c"}  # not "b": a is out
-            q.finish_send(b.conn, other.id, "sent", 5.0)
-        q.retry_send(a.conn, first.id, 100.0, "429")
+    with psycopg.connect(pg_url, autocommit=True) as alive:  # worker 7 lives while this is open
+        q.hold_owner_lock(alive, 7)
+        with pg.transaction() as tx:  # type: ignore[attr-defined]
+            first = q.claim_send(tx.conn, 5.0, 7)
+            assert first is not None and first.params == {"text": "a"}
+        # Another worker: "a" is being sent by a live worker, so "b" waits; chat 20 is free.
+        with pg.transaction() as tx:  # type: ignore[attr-defined]
+            other = q.claim_send(tx.conn, 5.0, 8)
+            assert other is not None and other.params == {"text": "c"}
+            assert q.finish_send(tx.conn, other.id, "sent", 5.0, owner=8)
+            assert q.claim_send(tx.conn, 5.0, 8) is None
+        with pg.transaction() as tx:  # type: ignore[attr-defined]
+            q.retry_send(tx.conn, first.id, 100.0, "429")
     # "a" waits until 100; "b" must not overtake it.
     with pg.transaction() as tx:  # type: ignore[attr-defined]
-        assert q.claim_send(tx.conn, 50.0) is None
-        again = q.claim_send(tx.conn, 100.0)
+        assert q.claim_send(tx.conn, 50.0, 8) is None
+        again = q.claim_send(tx.conn, 100.0, 8)
         assert again is not None and again.params == {"text": "a"} and again.attempts == 1
+
+
+def test_a_call_whose_worker_died_mid_call_is_made_again(pg: object, pg_url: str) -> None:
+    import psycopg
+
+    with pg.transaction() as tx:  # type: ignore[attr-defined]
+        q.add_sends(tx.conn, 10, [("sendMessage", {"text": "a"})], 1.0, 1)
+    worker = psycopg.connect(pg_url, autocommit=True)
+    q.hold_owner_lock(worker, 7)
+    with pg.transaction() as tx:  # type: ignore[attr-defined]
+        assert q.claim_send(tx.conn, 5.0, 7) is not None
+    with pg.transaction() as tx:  # type: ignore[attr-defined]
+        assert q.reclaim_orphans(tx.conn) == 0  # worker 7 lives and is making it
+        assert q.claim_send(tx.conn, 5.0, 8) is None
+    worker.close()  # worker 7 dies: PostgreSQL ends its session and its lock
+    with pg.transaction() as tx:  # type: ignore[attr-defined]
+        assert q.reclaim_orphans(tx.conn) == 1
+        again = q.claim_send(tx.conn, 5.0, 8)
+        assert again is not None and again.params == {"text": "a"}
+        # Worker 7's late "sent" no longer counts: the call is worker 8's now.
+        assert not q.finish_send(tx.conn, again.id, "sent", 6.0, owner=7)
+        assert q.finish_send(tx.conn, again.id, "sent", 6.0, owner=8)
 
 
 def test_a_blocked_chats_sends_are_dropped(pg: object) -> None:
     with pg.transaction() as tx:  # type: ignore[attr-defined]
         q.add_sends(tx.conn, 10, [("sendMessage", {"text": "a"})] * 3, 1.0, None)
         assert q.drop_chat_sends(tx.conn, 10, 2.0) == 3
-        assert q.claim_send(tx.conn, 5.0) is None
+        assert q.claim_send(tx.conn, 5.0, 1) is None
 
 
 def test_a_due_reminder_is_claimed_by_one_worker(pg: object) -> None:

@@ -14,9 +14,10 @@ opens (``min_size=1``) and start-up waits for its first connection. Connecting i
 that does not answer fails start-up in about five seconds.
 
 Pooled connections are in autocommit mode: the store opens its own transactions, and a read
-that is one statement needs none. ``check`` makes the pool test a connection before lending it
-(one empty round trip), so a server restart costs a reconnect instead of one failed call per
-stale connection.
+that is one statement needs none. Connections are not tested before each loan (that would be one
+more round trip per transaction, measured in ``python -m bench workers``): after a server
+restart, each stale connection fails one call (``StoreUnavailable``; the queue workers retry, the
+one-process bot apologises) and the pool replaces it.
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ def open_pool(url: str, *, max_size: int, timeout: float = CONNECT_TIMEOUT) -> P
         open=True,
         kwargs={"autocommit": True},
         timeout=timeout,
-        check=ConnectionPool.check_connection,
+        # No check of each connection as it leaves the pool: that is one more round trip per
+        # transaction (measured in `python -m bench workers`). A connection that broke while
+        # idle fails its first statement (StoreUnavailable: the update stays queued and is
+        # retried) and the pool drops it when it comes back.
         name=f"store {describe(url)}",
     )
     try:

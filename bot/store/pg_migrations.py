@@ -143,10 +143,13 @@ MIGRATIONS: list[list[str]] = [
             attempts INTEGER NOT NULL DEFAULT 0,
             status TEXT NOT NULL DEFAULT 'pending',
             sent_at DOUBLE PRECISION,
-            last_error TEXT NOT NULL DEFAULT ''
+            last_error TEXT NOT NULL DEFAULT '',
+            owner INTEGER,
+            lane BIGINT
         )""",
-        "CREATE INDEX sends_pending_by_chat ON sends (chat_id, id) WHERE status = 'pending'",
-        "CREATE INDEX sends_pending ON sends (id) WHERE status = 'pending'",
+        "CREATE INDEX sends_open_by_lane ON sends (lane, id) "
+        "WHERE status IN ('pending', 'sending')",
+        "CREATE INDEX sends_open ON sends (id) WHERE status IN ('pending', 'sending')",
     ],
 ]
 

@@ -15,10 +15,13 @@ The shapes, and why they are safe (docs/reliability.md):
   lost). The conversation's writes, the replies and :func:`finish_update` are one commit, so an
   update is applied once or not at all (no duplicate).
 - **Outbox.** Replies are rows of ``sends``, written in that same commit. A sender takes the
-  earliest pending send of a chat the same way, holds the row lock while it calls the Bot API,
-  and marks it sent in the same transaction. A sender that dies after Telegram accepted the
-  call and before its commit leaves the row pending, and another sender sends it again: that
-  window (one Bot API answer plus one commit) is the only way a reply goes out twice.
+  earliest open call of a chat the same way and marks it ``sending`` with its worker's id in a
+  short transaction; it makes the call holding no connection, then marks it ``sent``. Each
+  worker holds a session advisory lock on its id for its whole life, so when a worker dies its
+  ``sending`` calls are taken up again at once by another (:func:`claim_send`), and the chat's
+  later calls wait behind them. A worker that dies after Telegram accepted a call and before
+  its "sent" commit leaves it to be made again: that window (Telegram's answer plus one
+  commit) is the only way a reply goes out twice.
 - **Reminders and the hook** are claimed with ``FOR UPDATE SKIP LOCKED`` too
   (:func:`claim_reminder`, :func:`claim_hook_items`).
 """
@@ -30,9 +33,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.store.base import OutboxItem, Reminder
-
-#: The channel workers LISTEN on; the payload says which queue has new work (``inbox``/``sends``).
-CHANNEL = "bot_queue"
 
 
 class Conn(Protocol):
@@ -71,10 +71,7 @@ def enqueue_update(conn: Conn, update_id: int, chat_id: int, body: str) -> bool:
         "ON CONFLICT (update_id) DO NOTHING",
         (update_id, chat_id, body),
     )
-    inserted = bool(cur.rowcount == 1)
-    if inserted:
-        conn.execute("SELECT pg_notify(%s, 'inbox')", (CHANNEL,))
-    return inserted
+    return bool(cur.rowcount == 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +110,11 @@ def claim_update(conn: Conn) -> Claimed | None:
 
 
 def finish_update(conn: Conn, update_id: int, now: float, status: str = "done") -> None:
-    """Marks a taken update applied (``done``) or given up (``failed``); wakes the workers, as
-    the chat's next update may now be taken."""
+    """Marks a taken update applied (``done``) or given up (``failed``)."""
     conn.execute(
         "UPDATE inbox SET status = %s, done_at = %s WHERE update_id = %s",
         (status, now, update_id),
     )
-    conn.execute("SELECT pg_notify(%s, 'inbox')", (CHANNEL,))
 
 
 def inbox_counts(conn: Conn) -> dict[str, int]:
@@ -142,6 +137,13 @@ class Send:
     attempts: int
 
 
+#: Calls that need not wait their turn in the chat (``lane`` NULL): the answer that stops a
+#: tapped button's spinner and the removal of the tapped keyboard change no message the shopper
+#: reads next, so they go out beside the reply, not one round trip before or after it (the
+#: one-process bot does the same).
+UNORDERED = frozenset({"answerCallbackQuery", "editMessageReplyMarkup"})
+
+
 def add_sends(
     conn: Conn,
     chat_id: int,
@@ -151,67 +153,115 @@ def add_sends(
 ) -> int:
     """Queues the calls of one turn in order; returns how many."""
     for method, params in calls:
+        lane = None if method in UNORDERED else chat_id
         conn.execute(
-            "INSERT INTO sends (chat_id, method, params, update_id, created_at) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            (chat_id, method, _dumps(params), update_id, now),
+            "INSERT INTO sends (chat_id, lane, method, params, update_id, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            (chat_id, lane, method, _dumps(params), update_id, now),
         )
-    if calls:
-        conn.execute("SELECT pg_notify(%s, 'sends')", (CHANNEL,))
     return len(calls)
 
 
+#: First key of the session advisory lock each worker holds while it lives
+#: (``pg_advisory_lock(OWNER_LOCKS, owner)``, :func:`hold_owner_lock`): a call marked
+#: ``sending`` by a worker whose lock is gone (the process died, PostgreSQL closed its
+#: session) is taken up again at once, without a timeout to wait out.
+OWNER_LOCKS = 0x5842
+
 _CLAIM_SEND = """
 SELECT s.id, s.chat_id, s.method, s.params, s.attempts FROM sends AS s
-WHERE s.status = 'pending' AND s.next_at <= %s
+WHERE s.status = 'pending' AND s.next_at <= %(now)s
   AND NOT EXISTS (
-    SELECT 1 FROM sends AS e WHERE e.chat_id = s.chat_id AND e.status = 'pending' AND e.id < s.id
+    SELECT 1 FROM sends AS e
+    WHERE e.lane = s.lane AND e.status IN ('pending', 'sending') AND e.id < s.id
   )
 ORDER BY s.id
-LIMIT 1
+LIMIT %(limit)s
 FOR UPDATE OF s SKIP LOCKED
 """
 
 
-def claim_send(conn: Conn, now: float) -> Send | None:
-    """Takes the next due call whose chat has no earlier pending call, or ``None``."""
-    row = conn.execute(_CLAIM_SEND, (now,)).fetchone()
-    if row is None:
-        return None
-    return Send(int(row[0]), int(row[1]), str(row[2]), _loads(row[3]), int(row[4]))
+def hold_owner_lock(conn: Conn, owner: int) -> None:
+    """Takes the worker's session advisory lock on ``conn`` (an autocommit connection kept open
+    for the worker's life): while it is held, the calls marked ``sending`` by ``owner`` are
+    its own."""
+    conn.execute("SELECT pg_advisory_lock(%s, %s)", (OWNER_LOCKS, owner))
 
 
-def finish_send(conn: Conn, send_id: int, status: str, now: float, error: str = "") -> None:
-    """Marks a taken call ``sent``, ``failed`` or ``dropped`` (the chat blocked the bot)."""
+_ORPHANS = """
+UPDATE sends SET status = 'pending', owner = NULL
+WHERE status = 'sending' AND NOT EXISTS (
+  SELECT 1 FROM pg_locks AS l
+  WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s
+    AND l.objid = sends.owner::oid AND l.objsubid = 2
+)
+"""
+
+
+def reclaim_orphans(conn: Conn) -> int:
+    """Puts back the calls a dead worker was making (its advisory lock is gone); returns how
+    many. Run now and then by every worker (the leader's idle poll), not in every claim: reading
+    ``pg_locks`` is the dearest part of the query."""
+    return int(conn.execute(_ORPHANS, (OWNER_LOCKS,)).rowcount)
+
+
+def claim_sends(conn: Conn, now: float, owner: int, limit: int = 1) -> list[Send]:
+    """Takes up to ``limit`` due calls, each the earliest open call of its chat, and marks them
+    ``sending`` by ``owner`` (calls of a dead worker come back with :func:`reclaim_orphans`).
+
+    At most one call per chat: a chat's next call is not eligible while an earlier one is open
+    (except the :data:`UNORDERED` ones, which wait for nothing).
+    The caller commits at once and makes the calls holding no connection; :func:`finish_send`
+    or :func:`retry_send` settle them.
+    """
+    rows = conn.execute(_CLAIM_SEND, {"now": now, "limit": limit}).fetchall()
+    if not rows:
+        return []
     conn.execute(
-        "UPDATE sends SET status = %s, sent_at = %s, last_error = %s, attempts = attempts + 1 "
-        "WHERE id = %s",
-        (status, now, error[:200], send_id),
+        "UPDATE sends SET status = 'sending', owner = %s WHERE id = ANY(%s)",
+        (owner, [int(r[0]) for r in rows]),
     )
+    return [Send(int(r[0]), int(r[1]), str(r[2]), _loads(r[3]), int(r[4])) for r in rows]
+
+
+def claim_send(conn: Conn, now: float, owner: int) -> Send | None:
+    """:func:`claim_sends` of one call, or ``None``."""
+    taken = claim_sends(conn, now, owner, 1)
+    return taken[0] if taken else None
+
+
+def finish_send(
+    conn: Conn, send_id: int, status: str, now: float, error: str = "", owner: int | None = None
+) -> bool:
+    """Marks a call ``sent``, ``failed`` or ``dropped`` (the chat blocked the bot); with
+    ``owner``, only while that worker still has it. Returns whether it changed."""
+    cur = conn.execute(
+        "UPDATE sends SET status = %s, sent_at = %s, last_error = %s, attempts = attempts + 1 "
+        "WHERE id = %s AND status IN ('pending', 'sending') "
+        "AND (%s::integer IS NULL OR owner = %s)",
+        (status, now, error[:200], send_id, owner, owner),
+    )
+    return bool(cur.rowcount == 1)
 
 
 def retry_send(conn: Conn, send_id: int, next_at: float, error: str) -> None:
-    """Postpones a taken call (a 429's ``retry_after``, a call that certainly did not arrive)."""
+    """Puts a call back for later (a 429's ``retry_after``, a call that certainly did not
+    arrive)."""
     conn.execute(
-        "UPDATE sends SET next_at = %s, attempts = attempts + 1, last_error = %s WHERE id = %s",
+        "UPDATE sends SET status = 'pending', owner = NULL, next_at = %s, "
+        "attempts = attempts + 1, last_error = %s WHERE id = %s",
         (next_at, error[:200], send_id),
     )
 
 
 def drop_chat_sends(conn: Conn, chat_id: int, now: float) -> int:
-    """Drops every pending call to a chat that blocked the bot; returns how many."""
+    """Drops every open call to a chat that blocked the bot; returns how many."""
     cur = conn.execute(
         "UPDATE sends SET status = 'dropped', sent_at = %s "
-        "WHERE chat_id = %s AND status = 'pending'",
+        "WHERE chat_id = %s AND status IN ('pending', 'sending')",
         (now, chat_id),
     )
     return int(cur.rowcount)
-
-
-def next_send_due(conn: Conn) -> float | None:
-    """When the earliest pending call falls due (``None``: nothing pending)."""
-    row = conn.execute("SELECT min(next_at) FROM sends WHERE status = 'pending'").fetchone()
-    return None if row is None or row[0] is None else float(row[0])
 
 
 # -- reminders and the integration hook ----------------------------------------------------------

@@ -226,8 +226,12 @@ def forget(conn: Conn, chat_id: int) -> dict[str, int]:
             "DELETE FROM evidence WHERE case_id IN (SELECT case_id FROM cases WHERE chat_id = %s)"
         ),
         "cases": 0,
-        "inbox": delete("DELETE FROM inbox WHERE chat_id = %s"),
-        "sends": delete("DELETE FROM sends WHERE chat_id = %s"),
+        # What is still on its way stays: a message typed after /forget is applied (to a fresh
+        # conversation), and replies already queued go out; what was handled goes now.
+        "inbox": delete("DELETE FROM inbox WHERE chat_id = %s AND status != 'pending'"),
+        "sends": delete(
+            "DELETE FROM sends WHERE chat_id = %s AND status NOT IN ('pending', 'sending')"
+        ),
     }
     rows = conn.execute(
         "SELECT case_id, fields, timeline FROM cases WHERE chat_id = %s FOR UPDATE", (chat_id,)
@@ -264,5 +268,8 @@ def prune(conn: Conn, before: float) -> dict[str, int]:
         "outbox": delete("DELETE FROM outbox WHERE status = 'done'"),
         "misses": delete("DELETE FROM nlu_misses WHERE at < %s", before),
         "inbox": delete("DELETE FROM inbox WHERE status = 'done' AND done_at < %s", before),
-        "sends": delete("DELETE FROM sends WHERE status != 'pending' AND created_at < %s", before),
+        "sends": delete(
+            "DELETE FROM sends WHERE status NOT IN ('pending', 'sending') AND created_at < %s",
+            before,
+        ),
     }

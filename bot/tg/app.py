@@ -153,9 +153,10 @@ def _prepare(settings: Settings) -> tuple[EngineLike, Store] | int:
         print(str(exc), file=sys.stderr)
         return 2
     url = settings.database_url
-    # A webhook worker's connections: one per applier and sender, the receiver, reminders and
-    # the hook (bot/tg/queue.py); the LISTEN connection is its own.
-    pool = settings.queue_appliers + settings.queue_senders + 4
+    # A webhook worker's connections (bot/tg/queue.py): one per applier (held while it applies
+    # an update), a few for the senders' short transactions, the receiver, reminders and the
+    # hook; the LISTEN connection and the one holding the worker's lock are their own.
+    pool = settings.queue_appliers + 8
     try:
         store = open_store(settings.data_dir, database_url=url, pool_size=pool)
     except StoreError as exc:
@@ -235,7 +236,7 @@ async def _serve_queue(settings: Settings, engine: EngineLike, store: Store) -> 
     from bot.tg import queue
 
     app = _assemble(settings, engine, store, reminders=False)
-    assert settings.token
+    assert settings.token and settings.database_url
     worker = queue.QueueWorker(
         app,
         app.bot_data[SERVICE_KEY],
@@ -243,7 +244,7 @@ async def _serve_queue(settings: Settings, engine: EngineLike, store: Store) -> 
         secret=settings.webhook_secret or queue.derived_secret(settings.token),
         appliers=settings.queue_appliers,
         senders=settings.queue_senders,
-        listen_url=settings.database_url,
+        database_url=settings.database_url,
     )
     await queue.serve(
         app,

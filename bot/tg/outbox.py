@@ -41,8 +41,10 @@ def plan_calls(
     *,
     query_id: str | None = None,
     tapped: int | None = None,
+    tidy: bool = True,
 ) -> list[Call]:
-    """The calls that deliver ``outcome`` to ``chat_id``, in order."""
+    """The calls that deliver ``outcome`` to ``chat_id``, in order (without the removal of the
+    tapped keyboard unless ``tidy``)."""
     calls: list[Call] = []
     if query_id is not None:
         toast = next((e.text for e in outcome.effects if isinstance(e, Toast)), None)
@@ -51,7 +53,7 @@ def plan_calls(
             answer["text"] = str(toast)[:200]
         calls.append(("answerCallbackQuery", answer))
     calls.extend(message_calls(chat_id, outcome.replies, tapped))
-    if tapped is not None and strips_keyboard(outcome.replies):
+    if tidy and tapped is not None and strips_keyboard(outcome.replies):
         calls.append(("editMessageReplyMarkup", {"chat_id": chat_id, "message_id": tapped}))
     return calls
 

@@ -14,7 +14,8 @@ Each worker process runs, on one event loop:
 - **senders**: each takes the next call of some chat from ``sends`` and makes it while holding
   the row lock, then marks it sent, in one transaction;
 - **reminders**: due reminders are claimed, run and queued the same way, exactly once;
-- a LISTEN connection wakes the loops when another worker queued work (with a poll as backstop).
+- one loop of each kind polls the tables when idle; a loop that found work wakes the next
+  idle one, so more join while there is more to do.
 
 The promises (nothing lost, nothing applied twice, per-chat order, the one window where a reply
 can go out twice) and the tests that prove them are in docs/reliability.md.
@@ -28,11 +29,11 @@ import hashlib
 import hmac
 import json
 import logging
+import random
 import signal
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -89,24 +90,24 @@ def chat_of(update: dict[str, Any]) -> int:
     return 0
 
 
-@asynccontextmanager
-async def held(store: SharedStore) -> AsyncIterator[TxStore]:
-    """One transaction held across awaits: entered and left in a worker thread (psycopg's
-    connection is not bound to a thread), so the event loop never waits on the database."""
-    manager = store.transaction()
-    tx = await asyncio.to_thread(manager.__enter__)
-    try:
-        yield tx
-    except BaseException as exc:
-        await asyncio.to_thread(manager.__exit__, type(exc), exc, exc.__traceback__)
-        raise
-    await asyncio.to_thread(manager.__exit__, None, None, None)
-
-
 @dataclass(frozen=True, slots=True)
 class _Applied:
     chat_id: int
     outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    """A call made, and what became of it (written with the next claim)."""
+
+    send: q.Send
+    result: str
+    wait: float
+    reason: str
+
+
+#: How long a loop that does not poll sleeps when nobody wakes it (a safety net only).
+_DOZE = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,23 +166,30 @@ class QueueWorker:
         store: SharedStore,
         *,
         secret: str,
-        appliers: int = 4,
-        senders: int = 8,
+        appliers: int = 8,
+        senders: int = 64,
         poll: float = 0.5,
         reminder_poll: float = 5.0,
-        listen_url: str | None = None,
+        database_url: str,
+        owner: int | None = None,
     ) -> None:
         self.app = app
         self.service = service
         self.store = store
         self.secret = secret
         self.appliers = appliers
+        #: Bot API calls in flight at once.
         self.senders = senders
+        self._in_flight = 0
+        self._reclaim_at = 0.0
         self.poll = poll
         self.reminder_poll = reminder_poll
-        self.listen_url = listen_url
+        self.database_url = database_url
+        #: This worker's id on the calls it is making (see :func:`bot.store.pg_queue.claim_send`).
+        self.owner = owner or random.randint(1, 2**31 - 1)
+        self._owner_conn: Any = None
         self._inbox = Wakeup(appliers)
-        self._sends = Wakeup(senders)
+        self._sends = Wakeup(1)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -285,6 +293,7 @@ class QueueWorker:
             Outcome(outcome.conversation, turn, outcome.effects, outcome.state_before),
             query_id=incoming.query_id,
             tapped=incoming.tapped,
+            tidy=not self.busy(),
         )
         q.add_sends(tx.conn, incoming.chat_id, calls, now.timestamp(), claimed.update_id)
         q.finish_update(tx.conn, claimed.update_id, now.timestamp())
@@ -297,6 +306,14 @@ class QueueWorker:
             (time.perf_counter() - started) * 1000,
         )
         return outcome
+
+    def busy(self) -> bool:
+        """Tells whether half or more of the calls this worker may make at once are in flight.
+
+        Then the removal of a tapped keyboard is skipped, as the one-process bot does: every
+        call counts against Telegram's limits, the engine answers a stale tap anyway, and the
+        shoppers' answers come first."""
+        return self._in_flight * 2 >= self.senders
 
     def _give_up(self, claimed: q.Claimed) -> None:
         """An update whose handling raised: marked failed (never retried in a loop), and the
@@ -331,70 +348,76 @@ class QueueWorker:
 
     # -- sending ----------------------------------------------------------------------------------
 
-    async def send_next(self) -> bool:
-        """Makes the next due call some chat is waiting for; returns whether there was one.
+    async def _dispatch(self) -> None:
+        """Makes the queued calls until stopped, up to ``senders`` at once.
 
-        The row stays locked while the call is made: no other sender takes it, and one that
-        dies mid-call leaves it pending for another (the only way a call goes out twice)."""
-        taken = await asyncio.to_thread(self._take_send)
-        if taken is None:
-            return False
-        manager, tx, send = taken
-        try:
-            result, wait, reason = await perform(
-                self.app.bot, send.method, send.params, send.attempts
-            )
-            await asyncio.to_thread(
-                self._settle_and_commit, manager, tx, send, result, wait, reason
-            )
-        except BaseException as exc:
-            await asyncio.to_thread(manager.__exit__, type(exc), exc, exc.__traceback__)
-            raise
-        return True
+        Each round is one transaction: the outcomes of the calls finished since the last round
+        are written and new calls are taken (one per chat, so each chat's order holds) and
+        marked ``sending`` by this worker. The calls are then made with no connection held; a
+        round starts again as soon as one finishes or new work is queued. (Measured: one
+        transaction per call to take it and one to settle it cost a third of the worker's CPU,
+        and batches that waited for their slowest call tripled the latency.) A worker that
+        dies mid-call leaves its calls to another (:func:`bot.store.pg_queue.claim_sends`):
+        the only way a call goes out twice."""
+        running: dict[asyncio.Future[Any], q.Send] = {}
+        done: list[_Done] = []
+        while not self._stop.is_set():
+            room = self.senders - len(running)
+            try:
+                taken = await asyncio.to_thread(self._settle_and_take, done, room)
+            except Exception as exc:  # the database: keep the outcomes, try again shortly
+                log.error("sender: %s", exc if isinstance(exc, StoreUnavailable) else repr(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), 1.0)
+                continue
+            done = []
+            for call in taken:
+                task = asyncio.ensure_future(
+                    perform(self.app.bot, call.method, call.params, call.attempts)
+                )
+                running[task] = call
+            self._in_flight = len(running)
+            waits: set[asyncio.Future[Any]] = set(running)
+            wake: asyncio.Future[None] | None = None
+            if len(running) < self.senders:
+                wake = asyncio.ensure_future(self._sends.wait(self.poll))
+                waits.add(wake)
+            finished, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            if wake is not None and not wake.done():
+                wake.cancel()
+            for finished_one in finished:
+                if finished_one in running:
+                    call = running.pop(finished_one)
+                    done.append(_Done(call, *finished_one.result()))
+        for pending, call in running.items():
+            with contextlib.suppress(Exception):
+                done.append(_Done(call, *(await pending)))
+        if done:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._settle_and_take, done, 0)
 
-    def _take_send(
-        self,
-    ) -> tuple[contextlib.AbstractContextManager[TxStore], TxStore, q.Send] | None:
-        manager = self.store.transaction()
-        tx = manager.__enter__()
-        try:
-            send = q.claim_send(tx.conn, time.time())
-        except BaseException as exc:
-            manager.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        if send is None:
-            manager.__exit__(None, None, None)
-            return None
-        return manager, tx, send
-
-    def _settle_and_commit(
-        self,
-        manager: contextlib.AbstractContextManager[TxStore],
-        tx: TxStore,
-        send: q.Send,
-        result: str,
-        wait: float,
-        reason: str,
-    ) -> None:
-        try:
-            self._settle(tx, send, result, wait, reason)
-        except BaseException as exc:
-            manager.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        manager.__exit__(None, None, None)
-
-    def _settle(self, tx: TxStore, send: q.Send, result: str, wait: float, reason: str) -> None:
+    def _settle_and_take(self, done: list[_Done], limit: int) -> list[q.Send]:
         now = time.time()
-        if result == "sent":
-            q.finish_send(tx.conn, send.id, "sent", now, reason)
-        elif result == "retry":
-            q.retry_send(tx.conn, send.id, now + wait, reason)
+        with self.store.transaction() as tx:
+            for item in done:
+                self._settle(tx, item, now)
+            if limit > 0 and now >= self._reclaim_at:
+                self._reclaim_at = now + self.poll
+                if reclaimed := q.reclaim_orphans(tx.conn):
+                    log.warning("%d calls of a stopped worker taken up again", reclaimed)
+            return q.claim_sends(tx.conn, now, self.owner, limit) if limit > 0 else []
+
+    def _settle(self, tx: TxStore, done: _Done, now: float) -> None:
+        send, result, reason = done.send, done.result, done.reason
+        if result == "retry":
+            q.retry_send(tx.conn, send.id, now + done.wait, reason)
         elif result == "blocked":
             q.finish_send(tx.conn, send.id, "dropped", now, reason)
             q.drop_chat_sends(tx.conn, send.chat_id, now)
             blocked(tx, send.chat_id)
-        else:
-            q.finish_send(tx.conn, send.id, "failed", now, reason)
+        elif not q.finish_send(tx.conn, send.id, result, now, reason, owner=self.owner):
+            log.warning("%s to chat=%s was taken over", send.method, chat_hash(send.chat_id))
+        if result == "failed":
             log.warning("%s to chat=%s failed: %s", send.method, chat_hash(send.chat_id), reason)
 
     # -- reminders --------------------------------------------------------------------------------
@@ -446,43 +469,29 @@ class QueueWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), idle_for)
 
-    async def _listen(self) -> None:
-        """Wakes the loops when any worker queued work (PostgreSQL LISTEN/NOTIFY)."""
-        if self.listen_url is None:
-            return
+    async def start(self) -> None:
+        """Takes this worker's advisory lock (its calls in progress are its own while it lives),
+        then starts the loops in the running event loop."""
         import psycopg
 
-        while not self._stop.is_set():
-            try:
-                conn = await psycopg.AsyncConnection.connect(self.listen_url, autocommit=True)
-                async with conn:
-                    await conn.execute(f"LISTEN {q.CHANNEL}")
-                    async for note in conn.notifies():
-                        (self._inbox if note.payload == "inbox" else self._sends).wake()
-                        if self._stop.is_set():
-                            break
-            except Exception as exc:  # the poll keeps things moving meanwhile
-                log.warning("LISTEN connection lost: %s", exc.__class__.__name__)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), 2.0)
+        def hold() -> Any:
+            conn = psycopg.connect(self.database_url, autocommit=True)
+            q.hold_owner_lock(conn, self.owner)
+            return conn
 
-    def start(self) -> None:
-        """Starts the loops in the running event loop."""
+        self._owner_conn = await asyncio.to_thread(hold)
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._listen(), name="listen")]
+        # One loop of each kind polls the tables when idle (work queued by another worker, a
+        # retry falling due); the others sleep until a busy one wakes them.
+        self._tasks = []
         for i in range(self.appliers):
+            idle = self.poll if i == 0 else _DOZE
             self._tasks.append(
                 loop.create_task(
-                    self._loop(self.apply_next, self._inbox, self.poll, "applier"),
-                    name=f"apply-{i}",
+                    self._loop(self.apply_next, self._inbox, idle, "applier"), name=f"apply-{i}"
                 )
             )
-        for i in range(self.senders):
-            self._tasks.append(
-                loop.create_task(
-                    self._loop(self.send_next, self._sends, self.poll, "sender"), name=f"send-{i}"
-                )
-            )
+        self._tasks.append(loop.create_task(self._dispatch(), name="send"))
 
         async def remind() -> bool:
             return await asyncio.to_thread(self.remind_next)
@@ -500,6 +509,9 @@ class QueueWorker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        if self._owner_conn is not None:
+            await asyncio.to_thread(self._owner_conn.close)
+            self._owner_conn = None
 
 
 def _sockets(listen: str, port: int) -> Iterator[Any]:
@@ -542,7 +554,7 @@ async def serve(
     await steps.start(app)
     server = HTTPServer(Web([(f"/{path.strip('/')}", Receive), ("/healthz", Health)]))
     server.add_sockets(list(_sockets(listen, port)))
-    worker.start()
+    await worker.start()
     if url:
         await app.bot.set_webhook(url, secret_token=worker.secret, allowed_updates=allowed_updates)
     log.info(

@@ -42,6 +42,7 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
+from bot.config import Settings
 from bot.engine.engine import Engine
 from bot.engine.model import Event
 from bot.i18n import pick_locale
@@ -71,7 +72,9 @@ PHRASES = [
     "在吗",
     "上周五签收的",
 ]
-CALL_KINDS = ("sendMessage", "editMessageText", "editMessageReplyMarkup")
+#: The calls compared: what the shopper reads. (Removing a tapped keyboard is housekeeping a
+#: busy worker skips, as the one-process bot does; tap answers are checked by the fake.)
+CALL_KINDS = ("sendMessage", "editMessageText")
 _CASE_ID = re.compile(r"C-\d{4}-\d{4,}")
 _FILE_ID = re.compile(r"[A-Z]{2}FakeFileId\w*")
 _TIME_OF_DAY = re.compile(r"(\d{4}-\d{2}-\d{2})T[0-9:.]+([+-]\d{2}:\d{2}|Z)?")
@@ -505,8 +508,8 @@ async def test_three_workers_killed_at_random_lose_nothing_and_do_nothing_twice(
         assert inbox == {"done": len(delivered)}, inbox
 
         # Repeats only come from a crash between Telegram's answer and the commit: at most the
-        # calls in flight in the killed worker (8 senders), per kill.
-        assert repeats <= workers.kills * 8, repeats
+        # calls in flight in the killed worker (one per sender), per kill.
+        assert repeats <= workers.kills * Settings().queue_senders, repeats
         # A repeated answer to a tap is a violation of the fake's ("query is too old"): those
         # are the same repeats, counted above.
         bot_api.violations[:] = [v for v in bot_api.violations if "query is too old" not in v]
