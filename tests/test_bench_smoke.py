@@ -98,3 +98,15 @@ def test_e2e_compares_our_bot_with_echo() -> None:
     )
     assert re.match(r"^e2e: 0 ms: ours [\d.]+/s .* vs echo [\d.]+/s .* = [\d.]+x", line), line
     assert "steady 10/s at 50 ms: p99" in line, line
+
+
+def test_workers_reports_each_configuration(
+    pg_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BENCH_DATABASE_URL", pg_server)
+    line = run_bench("workers", "--latency", "0", "--users", "2", "--workers", "1", "2")
+    assert re.match(
+        r"^workers at 0 ms: sqlite x1 [\d.]+/s .*postgres x1 .*postgres x2 .*"
+        r"2 workers / 1 = [\d.]+x",
+        line,
+    ), line

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.store import pg_queue as q
+from bot.store.base import Changes
 
 
 @pytest.fixture
@@ -179,3 +180,18 @@ def test_an_update_waits_briefly_for_the_one_before_it(
     with pg.transaction() as tx:  # type: ignore[attr-defined]
         got = q.claim_update(tx.conn)
         assert got is not None and got.update_id == 10
+
+
+def test_a_hook_item_goes_to_one_worker_until_its_lease_ends(pg: object) -> None:
+    from bot.hook import KIND, leasing_take
+    from bot.store.base import OutboxItem
+
+    pg.commit(Changes(outbox=[OutboxItem(None, KIND, {"case": {"case_id": "C-1"}})]))  # type: ignore[attr-defined]
+    take = leasing_take(pg, lease=60.0)  # type: ignore[arg-type]
+    assert take is not None
+    first = take(100.0)
+    assert [i.payload for i in first] == [{"case": {"case_id": "C-1"}}]
+    assert take(101.0) == []  # another worker, meanwhile: nothing to take
+    assert [i.id for i in take(161.0)] == [first[0].id]  # the first one died: taken again
+    pg.outbox_done(first[0].id)  # type: ignore[attr-defined]
+    assert take(300.0) == []
