@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from bot.cases import case_dict
-from bot.store.base import Case, Evidence, OutboxItem, Store
+from bot.store.base import Case, Evidence, OutboxItem, Store, off_loop
 
 log = logging.getLogger(__name__)
 
@@ -170,16 +170,17 @@ class HookWorker:
         """Tries every due hook item once; returns how many were delivered."""
         now = self.clock()
         delivered = 0
-        items = self.take(now) if self.take is not None else self.store.due_outbox(now)
+        take = self.take or self.store.due_outbox
+        items = await off_loop(self.store, take, now)
         for item in items:
             if item.kind != KIND or item.id is None:
                 continue
             try:
                 await self.deliver(self.target, item.payload)
             except Exception as exc:  # a failed attempt of any kind is retried, never raised
-                self._failed(item, now, exc)
+                await off_loop(self.store, self._failed, item, now, exc)
                 continue
-            self.store.outbox_done(item.id)
+            await off_loop(self.store, self.store.outbox_done, item.id)
             delivered += 1
             log.info("hook delivered item=%d case=%s", item.id, _case_id(item))
         return delivered

@@ -27,7 +27,7 @@ from bot.chats import chat_hash
 from bot.engine.effects import CancelReminders, Effect, Schedule
 from bot.engine.followups import QUIET, after_quiet, in_quiet, nudge_due
 from bot.engine.model import Button, Conversation, Event, Outcome, Reply
-from bot.store.base import Reminder, Store
+from bot.store.base import Reminder, Store, off_loop
 
 log = logging.getLogger(__name__)
 
@@ -362,9 +362,10 @@ class ReminderScheduler:
         seen: set[int] = set()
         while True:
             now = self.clock()
-            due = [
-                r for r in self.store.due_reminders(now.timestamp(), self.batch) if r.id not in seen
-            ]
+            found = await off_loop(
+                self.store, self.store.due_reminders, now.timestamp(), self.batch
+            )
+            due = [r for r in found if r.id not in seen]
             if not due:
                 return delivered
             for reminder in due:
@@ -380,10 +381,10 @@ class ReminderScheduler:
 
     async def _one(self, r: Reminder, now: datetime) -> bool:
         assert r.id is not None
-        if not due_now(self.store, r, now, self.quiet, self.tz):
+        if not await off_loop(self.store, due_now, self.store, r, now, self.quiet, self.tz):
             return False
         # Claim before sending: only the first claim wins, so nothing is ever sent twice.
-        if not claim(self.store, r):
+        if not await off_loop(self.store, claim, self.store, r):
             return False
         event = reminder_event(r)
         try:
@@ -401,7 +402,7 @@ class ReminderScheduler:
             await self.deliver(r.chat_id, outcome)
         except Exception as exc:
             if is_forbidden(exc):
-                self._blocked(r.chat_id)
+                await off_loop(self.store, self._blocked, r.chat_id)
             else:
                 log.warning(
                     "reminder %d to chat=%s not delivered: %s",

@@ -10,7 +10,6 @@ about Telegram.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from bot.engine.model import Conversation, Event, Outcome, Reply
 from bot.engine.replies import one_message_per_turn
 from bot.executors import after_commit, stage
 from bot.ports import Desk, EngineLike, HandoffHook
-from bot.store.base import LogEntry, Store, StoreError, VersionConflict
+from bot.store.base import LogEntry, Store, StoreError, VersionConflict, off_loop
 
 __all__ = ["Desk", "EngineLike", "HandoffHook", "Service"]
 
@@ -105,13 +104,9 @@ class Service:
             now = self.clock()
             ev = event if isinstance(event, Event) else event(now)
             try:
-                if getattr(self.store, "remote", False):
-                    # A database over the network: its calls stay off the event loop.
-                    outcome = await asyncio.to_thread(
-                        self.apply, self.store, chat_id, ev, now, locale_hint
-                    )
-                else:
-                    outcome = self.apply(self.store, chat_id, ev, now, locale_hint)
+                outcome = await off_loop(
+                    self.store, self.apply, self.store, chat_id, ev, now, locale_hint
+                )
             except VersionConflict:
                 raise  # twice in a row: the error handler logs it with the traceback
             except StoreError as exc:  # unavailable, or a record the update refers to is gone

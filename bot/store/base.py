@@ -21,12 +21,25 @@ retention jobs for cases, reminders and outbox items.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from bot.engine.model import Conversation
+
+T = TypeVar("T")
+
+
+async def off_loop(store: object, call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` in a worker thread if ``store`` is a database over the network (its
+    class says ``remote = True``, as :class:`~bot.store.postgres.PostgresStore` does), else
+    directly: SQLite's calls take microseconds, and a thread would reorder them against the
+    event loop's other work."""
+    if getattr(store, "remote", False):
+        return await asyncio.to_thread(call, *args)
+    return call(*args)
 
 
 class StoreError(Exception):
