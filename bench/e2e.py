@@ -74,12 +74,19 @@ def serve_echo(api_url: str, token: str, concurrency: int) -> None:
             await context.bot.send_message(message.chat_id, message.text)
 
     pool = max(8, 2 * concurrency)
+    # BENCH_ECHO_AIOHTTP=1: the echo bot on our aiohttp transport too (bot/tg/http.py), to see
+    # how much of our lead is the HTTP client alone (docs/performance.md).
+    request: Any = HTTPXRequest(connection_pool_size=pool)
+    if os.environ.get("BENCH_ECHO_AIOHTTP") == "1":
+        from bot.tg.http import AiohttpRequest
+
+        request = AiohttpRequest(connection_pool_size=pool)
     app = (
         Application.builder()
         .token(token)
         .base_url(f"{api_url}/bot")
         .base_file_url(f"{api_url}/file/bot")
-        .request(HTTPXRequest(connection_pool_size=pool))
+        .request(request)
         .concurrent_updates(concurrency if concurrency > 1 else False)
         .build()
     )

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
 from aiolimiter import AsyncLimiter
 from telegram import Update
@@ -27,9 +28,10 @@ from telegram._utils.defaultvalue import DEFAULT_NONE
 from telegram._utils.types import JSONDict, ODVInput
 from telegram.error import NetworkError
 from telegram.ext import AIORateLimiter, SimpleUpdateProcessor
-from telegram.request import BaseRequest, HTTPXRequest, RequestData
+from telegram.request import BaseRequest, RequestData
 
 from bot.chats import ChatLocks
+from bot.tg.http import AiohttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,11 @@ _NOT_SENT: tuple[type[BaseException], ...] = (
     # The server closed the connection without answering: almost always a pooled keep-alive
     # connection that the server had already dropped, i.e. before reading our request.
     httpx.RemoteProtocolError,
+    # The same with aiohttp (bot.tg.http): no connection, no free connection in time, or a
+    # kept-alive connection the server had closed.
+    aiohttp.ClientConnectorError,
+    aiohttp.ConnectionTimeoutError,
+    aiohttp.ServerDisconnectedError,
 )
 
 
@@ -72,8 +79,9 @@ class Limits:
     pool_shards: int = 0
 
 
-class RetryingRequest(HTTPXRequest):
-    """An HTTPX request that retries 5xx answers and network failures a bounded number of times."""
+class RetryingRequest(AiohttpRequest):
+    """A request (aiohttp, :mod:`bot.tg.http`) that retries 5xx answers and network failures a
+    bounded number of times."""
 
     def __init__(
         self, limits: Limits = Limits(), connection_pool_size: int = 256, **kwargs: Any
