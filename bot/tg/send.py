@@ -18,9 +18,10 @@ from bot.engine.replies import MESSAGE_LIMIT, tg_len
 
 log = logging.getLogger(__name__)
 
-#: ``do_api_request`` asks to use ``send_message`` instead; we use it on purpose (see
-#: :func:`send_text`), so that one warning is silenced (pyproject's pytest filter matches).
-warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'", category=PTBUserWarning)
+#: ``do_api_request`` asks to use ``send_message`` (and the like) instead; we use it on purpose
+#: (see :func:`send_text` and the queue workers' :func:`bot.tg.outbox.perform`), so that warning
+#: is silenced (pyproject's pytest filter matches).
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.", category=PTBUserWarning)
 _NO_PREVIEW = {"is_disabled": True}
 
 #: Telegram's limit on one message's text (counted in UTF-16 code units to be safe); the
