@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.store.base import OutboxItem, Reminder
+from bot.store.rows import OUTBOX_COLS, REMINDER_COLS, loads, outbox_row, reminder_row
 
 
 class Conn(Protocol):
@@ -43,11 +44,6 @@ class Conn(Protocol):
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _loads(value: Any) -> Any:
-    """A JSON column's value (TEXT is parsed; a driver that already decoded it is trusted)."""
-    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 # -- inbox ----------------------------------------------------------------------------------------
@@ -221,7 +217,7 @@ def claim_sends(conn: Conn, now: float, owner: int, limit: int = 1) -> list[Send
         "UPDATE sends SET status = 'sending', owner = %s WHERE id = ANY(%s)",
         (owner, [int(r[0]) for r in rows]),
     )
-    return [Send(int(r[0]), int(r[1]), str(r[2]), _loads(r[3]), int(r[4])) for r in rows]
+    return [Send(int(r[0]), int(r[1]), str(r[2]), loads(r[3]), int(r[4])) for r in rows]
 
 
 def claim_send(conn: Conn, now: float, owner: int) -> Send | None:
@@ -270,21 +266,11 @@ def drop_chat_sends(conn: Conn, chat_id: int, now: float) -> int:
 def claim_reminder(conn: Conn, now: float) -> Reminder | None:
     """Takes the earliest due pending reminder no other worker holds, locked until commit."""
     row = conn.execute(
-        "SELECT id, chat_id, kind, due, payload, status, created_at FROM reminders "
+        f"SELECT {REMINDER_COLS} FROM reminders "
         "WHERE status = 'pending' AND due <= %s ORDER BY due, id LIMIT 1 FOR UPDATE SKIP LOCKED",
         (now,),
     ).fetchone()
-    if row is None:
-        return None
-    return Reminder(
-        id=int(row[0]),
-        chat_id=int(row[1]),
-        kind=str(row[2]),
-        due=float(row[3]),
-        payload=_loads(row[4]),
-        status=str(row[5]),
-        created_at=float(row[6]),
-    )
+    return None if row is None else reminder_row(row)
 
 
 def claim_hook_items(
@@ -296,21 +282,13 @@ def claim_hook_items(
         "UPDATE outbox SET next_at = %s WHERE id IN ("
         "SELECT id FROM outbox WHERE status = 'pending' AND kind = %s AND next_at <= %s "
         "ORDER BY next_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
-        "RETURNING id, kind, payload, attempts, next_at, status, last_error",
+        f"RETURNING {OUTBOX_COLS}",
         (now + lease, kind, now, limit),
     ).fetchall()
-    return [
-        OutboxItem(
-            id=int(r[0]),
-            kind=str(r[1]),
-            payload=_loads(r[2]),
-            attempts=int(r[3]),
-            next_at=now,
-            status=str(r[5]),
-            last_error=str(r[6]),
-        )
-        for r in sorted(rows, key=lambda r: int(r[0]))
-    ]
+    items = sorted((outbox_row(r) for r in rows), key=lambda i: i.id or 0)
+    for item in items:
+        item.next_at = now
+    return items
 
 
 def take_update(conn: Conn, update_id: int) -> bool:

@@ -32,7 +32,8 @@ from bot.store.base import (
     anonymized_fields,
     anonymized_timeline,
 )
-from bot.store.writes import CASE_COLS, Written, dumps
+from bot.store.rows import CASE_COLS
+from bot.store.writes import Written, dumps
 
 Conn = psycopg.Connection[Any]
 

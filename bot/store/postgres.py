@@ -65,10 +65,10 @@ from bot.store.base import (
 from bot.store.pg_factory import CONNECT_TIMEOUT, Conn, open_pool, translate
 from bot.store.pg_url import describe
 from bot.store.pg_writes import forget, no_nul, prune, set_flag, write_changes
-from bot.store.writes import CASE_COLS as _CASE_COLS
-
-_REMINDER_COLS = "id, chat_id, kind, due, payload, status, created_at"
-_OUTBOX_COLS = "id, kind, payload, attempts, next_at, status, last_error"
+from bot.store.rows import CASE_COLS as _CASE_COLS
+from bot.store.rows import OUTBOX_COLS as _OUTBOX_COLS
+from bot.store.rows import REMINDER_COLS as _REMINDER_COLS
+from bot.store.rows import case_row, evidence_row, log_row, miss_row, outbox_row, reminder_row
 
 
 class PostgresStore:
@@ -219,26 +219,13 @@ class PostgresStore:
         assert row is not None  # an upsert with RETURNING always returns its row
         return f"{prefix}-{int(row[0]):04d}"
 
-    @staticmethod
-    def _case(row: Sequence[Any]) -> Case:
-        return Case(
-            case_id=row[0],
-            chat_id=int(row[1]),
-            status=row[2],
-            created_at=float(row[3]),
-            updated_at=float(row[4]),
-            fields=json.loads(row[5]),
-            timeline=json.loads(row[6]),
-            version=int(row[7]),
-        )
-
     def get_case(self, case_id: str) -> Case | None:
         """Returns one case, or ``None``."""
         with self._tx(write=False) as conn:
             row = conn.execute(
                 f"SELECT {_CASE_COLS} FROM cases WHERE case_id = %s", (case_id,)
             ).fetchone()
-        return self._case(row) if row is not None else None
+        return case_row(row) if row is not None else None
 
     def cases_of(self, chat_id: int) -> list[Case]:
         """Returns the shopper's cases, newest first."""
@@ -248,7 +235,7 @@ class PostgresStore:
                 "ORDER BY created_at DESC, case_id DESC",
                 (chat_id,),
             ).fetchall()
-        return [self._case(r) for r in rows]
+        return [case_row(r) for r in rows]
 
     def list_cases(self, status: str | None = None, since: float | None = None) -> list[Case]:
         """Returns cases by status and/or created at or after ``since``, oldest first."""
@@ -266,7 +253,7 @@ class PostgresStore:
         query += " ORDER BY created_at, case_id"
         with self._tx(write=False) as conn:
             rows = conn.execute(query, args).fetchall()
-        return [self._case(r) for r in rows]
+        return [case_row(r) for r in rows]
 
     def evidence_of(self, case_id: str) -> list[Evidence]:
         """Returns a case's evidence in the order it was sent."""
@@ -275,7 +262,7 @@ class PostgresStore:
                 "SELECT case_id, media, file_id, at FROM evidence WHERE case_id = %s ORDER BY id",
                 (case_id,),
             ).fetchall()
-        return [Evidence(case_id=r[0], media=r[1], file_id=r[2], at=float(r[3])) for r in rows]
+        return [evidence_row(r) for r in rows]
 
     def log_of(self, chat_id: int, limit: int = 100) -> Sequence[LogEntry]:
         """Returns the chat's most recent ``limit`` log entries, oldest first."""
@@ -286,26 +273,9 @@ class PostgresStore:
                 "WHERE chat_id = %s ORDER BY id DESC LIMIT %s) AS recent ORDER BY id",
                 (chat_id, max(limit, 0)),
             ).fetchall()
-        return [
-            LogEntry(
-                chat_id=int(r[0]), at=float(r[1]), kind=r[2], state_before=r[3], state_after=r[4]
-            )
-            for r in rows
-        ]
+        return [log_row(r) for r in rows]
 
     # -- reminders ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _reminder(row: Sequence[Any]) -> Reminder:
-        return Reminder(
-            id=int(row[0]),
-            chat_id=int(row[1]),
-            kind=row[2],
-            due=float(row[3]),
-            payload=json.loads(row[4]),
-            status=row[5],
-            created_at=float(row[6]),
-        )
 
     def due_reminders(self, now: float, limit: int = 100) -> list[Reminder]:
         """Returns pending reminders due at ``now``, earliest first."""
@@ -315,7 +285,7 @@ class PostgresStore:
                 "WHERE status = 'pending' AND due <= %s ORDER BY due, id LIMIT %s",
                 (now, limit),
             ).fetchall()
-        return [self._reminder(r) for r in rows]
+        return [reminder_row(r) for r in rows]
 
     def mark_reminder(self, reminder_id: int, status: str) -> bool:
         """Moves a pending reminder to a final status; only the first call returns ``True``."""
@@ -336,7 +306,7 @@ class PostgresStore:
                 "WHERE chat_id = %s AND status = 'pending' ORDER BY due, id",
                 (chat_id,),
             ).fetchall()
-        return [self._reminder(r) for r in rows]
+        return [reminder_row(r) for r in rows]
 
     def cancel_reminder(self, chat_id: int, reminder_id: int) -> bool:
         """Cancels the reminder only if it is pending and belongs to ``chat_id``."""
@@ -367,18 +337,7 @@ class PostgresStore:
                 "WHERE status = 'pending' AND next_at <= %s ORDER BY next_at, id LIMIT %s",
                 (now, limit),
             ).fetchall()
-        return [
-            OutboxItem(
-                id=int(r[0]),
-                kind=r[1],
-                payload=json.loads(r[2]),
-                attempts=int(r[3]),
-                next_at=float(r[4]),
-                status=r[5],
-                last_error=r[6],
-            )
-            for r in rows
-        ]
+        return [outbox_row(r) for r in rows]
 
     def outbox_done(self, item_id: int) -> bool:
         """Marks an item done; returns whether it was pending."""
@@ -459,10 +418,7 @@ class PostgresStore:
                 "WHERE at >= %s ORDER BY at DESC, id DESC LIMIT %s",
                 (since, limit),
             ).fetchall()
-        return [
-            Miss(int(c), float(a), str(t), str(s), str(lo), json.loads(g))
-            for c, a, t, s, lo, g in rows
-        ]
+        return [miss_row(r) for r in rows]
 
     def close(self) -> None:
         """Closes the pool (waiting for connections in use); a view leaves it to its store."""

@@ -56,11 +56,11 @@ from bot.store.factory import DB_NAME as DB_NAME  # re-exported: tests and bench
 from bot.store.factory import connect, data_file, translate
 from bot.store.memory import MemoryStore
 from bot.store.pg_url import is_postgres_url, redact
-from bot.store.writes import CASE_COLS as _CASE_COLS
+from bot.store.rows import CASE_COLS as _CASE_COLS
+from bot.store.rows import OUTBOX_COLS as _OUTBOX_COLS
+from bot.store.rows import REMINDER_COLS as _REMINDER_COLS
+from bot.store.rows import case_row, evidence_row, log_row, miss_row, outbox_row, reminder_row
 from bot.store.writes import forget, set_flag, write_changes
-
-_REMINDER_COLS = "id, chat_id, kind, due, payload, status, created_at"
-_OUTBOX_COLS = "id, kind, payload, attempts, next_at, status, last_error"
 
 
 def open_store(
@@ -186,26 +186,13 @@ class SqliteStore:
             ).fetchone()
         return f"{prefix}-{int(row[0]):04d}"
 
-    @staticmethod
-    def _case(row: Sequence[Any]) -> Case:
-        return Case(
-            case_id=row[0],
-            chat_id=int(row[1]),
-            status=row[2],
-            created_at=float(row[3]),
-            updated_at=float(row[4]),
-            fields=json.loads(row[5]),
-            timeline=json.loads(row[6]),
-            version=int(row[7]),
-        )
-
     def get_case(self, case_id: str) -> Case | None:
         """Returns one case, or ``None``."""
         with self._guard() as conn:
             row = conn.execute(
                 f"SELECT {_CASE_COLS} FROM cases WHERE case_id = ?", (case_id,)
             ).fetchone()
-        return self._case(row) if row is not None else None
+        return case_row(row) if row is not None else None
 
     def cases_of(self, chat_id: int) -> list[Case]:
         """Returns the shopper's cases, newest first."""
@@ -215,7 +202,7 @@ class SqliteStore:
                 "ORDER BY created_at DESC, case_id DESC",
                 (chat_id,),
             ).fetchall()
-        return [self._case(r) for r in rows]
+        return [case_row(r) for r in rows]
 
     def list_cases(self, status: str | None = None, since: float | None = None) -> list[Case]:
         """Returns cases by status and/or created at or after ``since``, oldest first."""
@@ -233,7 +220,7 @@ class SqliteStore:
         sql += " ORDER BY created_at, case_id"
         with self._guard() as conn:
             rows = conn.execute(sql, args).fetchall()
-        return [self._case(r) for r in rows]
+        return [case_row(r) for r in rows]
 
     def evidence_of(self, case_id: str) -> list[Evidence]:
         """Returns a case's evidence in the order it was sent."""
@@ -242,7 +229,7 @@ class SqliteStore:
                 "SELECT case_id, media, file_id, at FROM evidence WHERE case_id = ? ORDER BY id",
                 (case_id,),
             ).fetchall()
-        return [Evidence(case_id=r[0], media=r[1], file_id=r[2], at=float(r[3])) for r in rows]
+        return [evidence_row(r) for r in rows]
 
     def log_of(self, chat_id: int, limit: int = 100) -> Sequence[LogEntry]:
         """Returns the chat's most recent ``limit`` log entries, oldest first."""
@@ -253,26 +240,9 @@ class SqliteStore:
                 "WHERE chat_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
                 (chat_id, max(limit, 0)),
             ).fetchall()
-        return [
-            LogEntry(
-                chat_id=int(r[0]), at=float(r[1]), kind=r[2], state_before=r[3], state_after=r[4]
-            )
-            for r in rows
-        ]
+        return [log_row(r) for r in rows]
 
     # -- reminders ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _reminder(row: Sequence[Any]) -> Reminder:
-        return Reminder(
-            id=int(row[0]),
-            chat_id=int(row[1]),
-            kind=row[2],
-            due=float(row[3]),
-            payload=json.loads(row[4]),
-            status=row[5],
-            created_at=float(row[6]),
-        )
 
     def due_reminders(self, now: float, limit: int = 100) -> list[Reminder]:
         """Returns pending reminders due at ``now``, earliest first."""
@@ -282,7 +252,7 @@ class SqliteStore:
                 "WHERE status = 'pending' AND due <= ? ORDER BY due, id LIMIT ?",
                 (now, limit),
             ).fetchall()
-        return [self._reminder(r) for r in rows]
+        return [reminder_row(r) for r in rows]
 
     def mark_reminder(self, reminder_id: int, status: str) -> bool:
         """Moves a pending reminder to a final status; only the first call returns ``True``."""
@@ -303,7 +273,7 @@ class SqliteStore:
                 "WHERE chat_id = ? AND status = 'pending' ORDER BY due, id",
                 (chat_id,),
             ).fetchall()
-        return [self._reminder(r) for r in rows]
+        return [reminder_row(r) for r in rows]
 
     def cancel_reminder(self, chat_id: int, reminder_id: int) -> bool:
         """Cancels the reminder only if it is pending and belongs to ``chat_id``."""
@@ -334,18 +304,7 @@ class SqliteStore:
                 "WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
                 (now, limit),
             ).fetchall()
-        return [
-            OutboxItem(
-                id=int(r[0]),
-                kind=r[1],
-                payload=json.loads(r[2]),
-                attempts=int(r[3]),
-                next_at=float(r[4]),
-                status=r[5],
-                last_error=r[6],
-            )
-            for r in rows
-        ]
+        return [outbox_row(r) for r in rows]
 
     def outbox_done(self, item_id: int) -> bool:
         """Marks an item done; returns whether it was pending."""
@@ -426,10 +385,7 @@ class SqliteStore:
                 "WHERE at >= ? ORDER BY at DESC, id DESC LIMIT ?",
                 (since, limit),
             ).fetchall()
-        return [
-            Miss(int(c), float(a), str(t), str(s), str(lo), json.loads(g))
-            for c, a, t, s, lo, g in rows
-        ]
+        return [miss_row(r) for r in rows]
 
     def integrity_check(self) -> str:
         """Returns the first line of ``PRAGMA integrity_check`` (``"ok"`` when healthy)."""

@@ -22,9 +22,7 @@ from bot.store.base import (
     anonymized_fields,
     anonymized_timeline,
 )
-
-#: The columns of ``cases`` in the order :meth:`~bot.store.sqlite.SqliteStore` reads them back.
-CASE_COLS = "case_id, chat_id, status, created_at, updated_at, fields, timeline, version"
+from bot.store.rows import CASE_COLS
 
 _BOOL_FLAGS = ("blocked", "reminders_consent")
 
