@@ -32,17 +32,12 @@ from bot.store.base import (
     anonymized_fields,
     anonymized_timeline,
 )
-from bot.store.rows import CASE_COLS
+from bot.store.rows import CASE_COLS, no_nul
 from bot.store.writes import Written, dumps
 
 Conn = psycopg.Connection[Any]
 
 _BOOL_FLAGS = ("blocked", "reminders_consent")
-
-
-def no_nul(text: str) -> str:
-    """``text`` with NUL characters (which PostgreSQL's ``TEXT`` refuses) replaced by U+FFFD."""
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def write_changes(conn: Conn, changes: Changes, now: float) -> Written:

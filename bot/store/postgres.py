@@ -40,38 +40,25 @@ Bounded growth as in SQLite; :meth:`PostgresStore.prune_finished` also prunes th
 from __future__ import annotations
 
 import copy
-import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import psycopg
 
-from bot.engine.model import Conversation
 from bot.store.base import (
     CASE_DONE,
-    CHAT_FLAG_DEFAULTS,
-    REMINDER_FINAL,
-    Case,
     Changes,
-    Evidence,
-    LogEntry,
-    Miss,
-    OutboxItem,
-    Reminder,
     StoreError,
 )
 from bot.store.pg_factory import CONNECT_TIMEOUT, Conn, open_pool, translate
 from bot.store.pg_url import describe
-from bot.store.pg_writes import forget, no_nul, prune, set_flag, write_changes
-from bot.store.rows import CASE_COLS as _CASE_COLS
-from bot.store.rows import OUTBOX_COLS as _OUTBOX_COLS
-from bot.store.rows import REMINDER_COLS as _REMINDER_COLS
-from bot.store.rows import case_row, evidence_row, log_row, miss_row, outbox_row, reminder_row
+from bot.store.pg_writes import forget, prune, set_flag, write_changes
+from bot.store.sql import Dialect, SqlStore
 
 
-class PostgresStore:
+class PostgresStore(SqlStore):
     """Conversations, cases, evidence, event log, reminders, outbox and chat flags in PostgreSQL.
 
     ``PostgresStore(url)`` opens the store (see the module's docstring); one instance is shared
@@ -127,6 +114,16 @@ class PostgresStore:
             raise self._translate(exc) from exc
 
     @contextmanager
+    def _read(self) -> Iterator[Dialect]:
+        with self._tx(write=False) as conn:
+            yield Dialect(conn)
+
+    @contextmanager
+    def _write(self) -> Iterator[Dialect]:
+        with self._tx() as conn:
+            yield Dialect(conn)
+
+    @contextmanager
     def transaction(self) -> Iterator[PostgresStore]:
         """Yields a view of the store bound to one connection in one transaction.
 
@@ -160,18 +157,6 @@ class PostgresStore:
 
     # -- conversations ------------------------------------------------------------------------
 
-    def load(self, chat_id: int) -> Conversation | None:
-        """Returns the shopper's conversation, or ``None``."""
-        with self._tx(write=False) as conn:
-            row = conn.execute(
-                "SELECT data, version FROM conversations WHERE chat_id = %s", (chat_id,)
-            ).fetchone()
-        if row is None:
-            return None
-        conv = Conversation.from_dict(json.loads(row[0]))
-        conv.version = int(row[1])
-        return conv
-
     def commit(self, changes: Changes) -> None:
         """Writes ``changes`` in one transaction (a savepoint on a view); sets the new version
         on the conversation, and the ids of new reminders and outbox items."""
@@ -194,18 +179,6 @@ class PostgresStore:
             item.id = oid
             item.status = "pending"
 
-    def delete_conversation(self, chat_id: int) -> bool:
-        """Deletes the conversation; returns whether there was one."""
-        with self._tx() as conn:
-            cur = conn.execute("DELETE FROM conversations WHERE chat_id = %s", (chat_id,))
-            return cur.rowcount > 0
-
-    def count_conversations(self) -> int:
-        """Returns how many conversations are stored (a full count; not for hot paths)."""
-        with self._tx(write=False) as conn:
-            row = conn.execute("SELECT count(*) FROM conversations").fetchone()
-        return int(row[0]) if row is not None else 0
-
     # -- cases --------------------------------------------------------------------------------
 
     def next_case_id(self, prefix: str) -> str:
@@ -219,144 +192,9 @@ class PostgresStore:
         assert row is not None  # an upsert with RETURNING always returns its row
         return f"{prefix}-{int(row[0]):04d}"
 
-    def get_case(self, case_id: str) -> Case | None:
-        """Returns one case, or ``None``."""
-        with self._tx(write=False) as conn:
-            row = conn.execute(
-                f"SELECT {_CASE_COLS} FROM cases WHERE case_id = %s", (case_id,)
-            ).fetchone()
-        return case_row(row) if row is not None else None
-
-    def cases_of(self, chat_id: int) -> list[Case]:
-        """Returns the shopper's cases, newest first."""
-        with self._tx(write=False) as conn:
-            rows = conn.execute(
-                f"SELECT {_CASE_COLS} FROM cases WHERE chat_id = %s "
-                "ORDER BY created_at DESC, case_id DESC",
-                (chat_id,),
-            ).fetchall()
-        return [case_row(r) for r in rows]
-
-    def list_cases(self, status: str | None = None, since: float | None = None) -> list[Case]:
-        """Returns cases by status and/or created at or after ``since``, oldest first."""
-        where: list[str] = []
-        args: list[Any] = []
-        if status is not None:
-            where.append("status = %s")
-            args.append(status)
-        if since is not None:
-            where.append("created_at >= %s")
-            args.append(since)
-        query = f"SELECT {_CASE_COLS} FROM cases"
-        if where:
-            query += " WHERE " + " AND ".join(where)
-        query += " ORDER BY created_at, case_id"
-        with self._tx(write=False) as conn:
-            rows = conn.execute(query, args).fetchall()
-        return [case_row(r) for r in rows]
-
-    def evidence_of(self, case_id: str) -> list[Evidence]:
-        """Returns a case's evidence in the order it was sent."""
-        with self._tx(write=False) as conn:
-            rows = conn.execute(
-                "SELECT case_id, media, file_id, at FROM evidence WHERE case_id = %s ORDER BY id",
-                (case_id,),
-            ).fetchall()
-        return [evidence_row(r) for r in rows]
-
-    def log_of(self, chat_id: int, limit: int = 100) -> Sequence[LogEntry]:
-        """Returns the chat's most recent ``limit`` log entries, oldest first."""
-        with self._tx(write=False) as conn:
-            rows = conn.execute(
-                "SELECT chat_id, at, kind, state_before, state_after FROM ("
-                "SELECT id, chat_id, at, kind, state_before, state_after FROM event_log "
-                "WHERE chat_id = %s ORDER BY id DESC LIMIT %s) AS recent ORDER BY id",
-                (chat_id, max(limit, 0)),
-            ).fetchall()
-        return [log_row(r) for r in rows]
-
     # -- reminders ----------------------------------------------------------------------------
 
-    def due_reminders(self, now: float, limit: int = 100) -> list[Reminder]:
-        """Returns pending reminders due at ``now``, earliest first."""
-        with self._tx(write=False) as conn:
-            rows = conn.execute(
-                f"SELECT {_REMINDER_COLS} FROM reminders "
-                "WHERE status = 'pending' AND due <= %s ORDER BY due, id LIMIT %s",
-                (now, limit),
-            ).fetchall()
-        return [reminder_row(r) for r in rows]
-
-    def mark_reminder(self, reminder_id: int, status: str) -> bool:
-        """Moves a pending reminder to a final status; only the first call returns ``True``."""
-        if status not in REMINDER_FINAL:
-            raise ValueError(f"reminder status must be one of {sorted(REMINDER_FINAL)}")
-        with self._tx() as conn:
-            cur = conn.execute(
-                "UPDATE reminders SET status = %s WHERE id = %s AND status = 'pending'",
-                (status, reminder_id),
-            )
-            return cur.rowcount == 1
-
-    def pending_reminders(self, chat_id: int) -> list[Reminder]:
-        """Returns the chat's pending reminders, earliest first."""
-        with self._tx(write=False) as conn:
-            rows = conn.execute(
-                f"SELECT {_REMINDER_COLS} FROM reminders "
-                "WHERE chat_id = %s AND status = 'pending' ORDER BY due, id",
-                (chat_id,),
-            ).fetchall()
-        return [reminder_row(r) for r in rows]
-
-    def cancel_reminder(self, chat_id: int, reminder_id: int) -> bool:
-        """Cancels the reminder only if it is pending and belongs to ``chat_id``."""
-        with self._tx() as conn:
-            cur = conn.execute(
-                "UPDATE reminders SET status = 'cancelled' "
-                "WHERE id = %s AND chat_id = %s AND status = 'pending'",
-                (reminder_id, chat_id),
-            )
-            return cur.rowcount == 1
-
-    def reschedule_reminder(self, reminder_id: int, due: float) -> bool:
-        """Moves a pending reminder to ``due``."""
-        with self._tx() as conn:
-            cur = conn.execute(
-                "UPDATE reminders SET due = %s WHERE id = %s AND status = 'pending'",
-                (due, reminder_id),
-            )
-            return cur.rowcount == 1
-
     # -- outbox -------------------------------------------------------------------------------
-
-    def due_outbox(self, now: float, limit: int = 100) -> list[OutboxItem]:
-        """Returns pending outbox items due at ``now``, oldest first."""
-        with self._tx(write=False) as conn:
-            rows = conn.execute(
-                f"SELECT {_OUTBOX_COLS} FROM outbox "
-                "WHERE status = 'pending' AND next_at <= %s ORDER BY next_at, id LIMIT %s",
-                (now, limit),
-            ).fetchall()
-        return [outbox_row(r) for r in rows]
-
-    def outbox_done(self, item_id: int) -> bool:
-        """Marks an item done; returns whether it was pending."""
-        with self._tx() as conn:
-            cur = conn.execute(
-                "UPDATE outbox SET status = 'done' WHERE id = %s AND status = 'pending'",
-                (item_id,),
-            )
-            return cur.rowcount == 1
-
-    def outbox_retry(self, item_id: int, next_at: float, error: str) -> bool:
-        """Counts a failed attempt and postpones a pending item."""
-        with self._tx() as conn:
-            cur = conn.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_at = %s, last_error = %s "
-                "WHERE id = %s AND status = 'pending'",
-                (next_at, no_nul(error), item_id),
-            )
-            return cur.rowcount == 1
 
     # -- chats --------------------------------------------------------------------------------
 
@@ -364,21 +202,6 @@ class PostgresStore:
         """Sets one chat flag (known flags are columns, others live in a JSON column)."""
         with self._tx() as conn:
             set_flag(conn, chat_id, name, value)
-
-    def chat_flags(self, chat_id: int) -> dict[str, Any]:
-        """Returns the chat's flags over :data:`CHAT_FLAG_DEFAULTS`."""
-        with self._tx(write=False) as conn:
-            row = conn.execute(
-                "SELECT blocked, reminders_consent, language, extra FROM chats WHERE chat_id = %s",
-                (chat_id,),
-            ).fetchone()
-        if row is None:
-            return dict(CHAT_FLAG_DEFAULTS)
-        flags: dict[str, Any] = {**CHAT_FLAG_DEFAULTS, **json.loads(row[3])}
-        flags["blocked"] = bool(row[0])
-        flags["reminders_consent"] = bool(row[1])
-        flags["language"] = row[2]
-        return flags
 
     # -- privacy and retention ------------------------------------------------------------------
 
@@ -409,16 +232,6 @@ class PostgresStore:
         """
         with self._tx() as conn:
             return prune(conn, before)
-
-    def misses(self, since: float = 0.0, limit: int = 10000) -> list[Miss]:
-        """Returns the kept misses since ``since``, newest first."""
-        with self._tx(write=False) as conn:
-            rows = conn.execute(
-                "SELECT chat_id, at, text, state, locale, guess FROM nlu_misses "
-                "WHERE at >= %s ORDER BY at DESC, id DESC LIMIT %s",
-                (since, limit),
-            ).fetchall()
-        return [miss_row(r) for r in rows]
 
     def close(self) -> None:
         """Closes the pool (waiting for connections in use); a view leaves it to its store."""

@@ -20,6 +20,11 @@ EVIDENCE_COLS = "case_id, media, file_id, at"
 MISS_COLS = "chat_id, at, text, state, locale, guess"
 
 
+def no_nul(text: str) -> str:
+    """``text`` with NUL characters (which PostgreSQL's ``TEXT`` refuses) replaced by U+FFFD."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def loads(value: Any) -> Any:
     """A JSON column's value."""
     return json.loads(value) if isinstance(value, str | bytes) else value
