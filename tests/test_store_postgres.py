@@ -310,6 +310,7 @@ def test_views_of_two_threads_hold_their_own_connections(pg: PostgresStore) -> N
             tx.commit(Changes(conversation=conv(chat), expected_version=0))
             inside.wait()  # both transactions open at once
             seen.append(tx.count_conversations())
+            inside.wait()  # neither commits before both have counted
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in (1, 2)]
     for t in threads:

@@ -24,15 +24,13 @@ from typing import Any
 import psycopg
 from psycopg import errors
 
+from bot.store import writes
 from bot.store.base import (
-    LOG_KEEP_PER_CHAT,
     Changes,
-    UnknownCase,
-    VersionConflict,
     anonymized_fields,
     anonymized_timeline,
 )
-from bot.store.rows import CASE_COLS, no_nul
+from bot.store.sql import Dialect
 from bot.store.writes import Written, dumps
 
 Conn = psycopg.Connection[Any]
@@ -41,138 +39,16 @@ _BOOL_FLAGS = ("blocked", "reminders_consent")
 
 
 def write_changes(conn: Conn, changes: Changes, now: float) -> Written:
-    """Writes every part of ``changes``; raises :class:`VersionConflict` if the conversation
-    or a case was stored by someone else since it was read.
-
-    ``now`` stamps reminders that carry no ``created_at``. Nothing on ``changes`` is modified:
-    the caller does that once the transaction (or savepoint) is through, so a rolled-back commit
-    leaves its objects as they were.
-    """
-    conv = changes.conversation
-    expected = changes.expected_version
-    reminder_ids: list[int] = []
-    outbox_ids: list[int] = []
-    if conv is not None:
-        data = conv.to_dict()
-        data.pop("version", None)
-        blob = dumps(data)
-        if expected == 0:
-            cur = conn.execute(
-                "INSERT INTO conversations (chat_id, state, data, version, updated_at) "
-                "VALUES (%s, %s, %s, 1, %s) ON CONFLICT (chat_id) DO NOTHING",
-                (conv.chat_id, conv.state, blob, conv.updated_at),
-            )
-        else:
-            cur = conn.execute(
-                "UPDATE conversations SET state = %s, data = %s, version = %s, "
-                "updated_at = %s WHERE chat_id = %s AND version = %s",
-                (conv.state, blob, expected + 1, conv.updated_at, conv.chat_id, expected),
-            )
-        if cur.rowcount != 1:
-            row = conn.execute(
-                "SELECT version FROM conversations WHERE chat_id = %s", (conv.chat_id,)
-            ).fetchone()
-            stored = int(row[0]) if row is not None else 0
-            raise VersionConflict(
-                f"conversation {conv.chat_id}: stored version {stored}, expected {expected}"
-            )
-    for chat_id, kind in changes.reminders_cancel:
-        if kind is None:
-            conn.execute(
-                "UPDATE reminders SET status = 'cancelled' "
-                "WHERE chat_id = %s AND status = 'pending'",
-                (chat_id,),
-            )
-        else:
-            conn.execute(
-                "UPDATE reminders SET status = 'cancelled' "
-                "WHERE chat_id = %s AND status = 'pending' AND kind = %s",
-                (chat_id, kind),
-            )
-    for rem in changes.reminders_add:
-        row = conn.execute(
-            "INSERT INTO reminders (chat_id, kind, due, payload, status, created_at) "
-            "VALUES (%s, %s, %s, %s, 'pending', %s) RETURNING id",
-            (rem.chat_id, rem.kind, rem.due, dumps(rem.payload), rem.created_at or now),
-        ).fetchone()
-        reminder_ids.append(int(row[0]) if row is not None else 0)
-    if changes.log:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO event_log (chat_id, at, kind, state_before, state_after) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                [(e.chat_id, e.at, e.kind, e.state_before, e.state_after) for e in changes.log],
-            )
-        for chat_id in {e.chat_id for e in changes.log}:
-            conn.execute(
-                "DELETE FROM event_log WHERE chat_id = %s AND id <= ("
-                "SELECT id FROM event_log WHERE chat_id = %s "
-                "ORDER BY id DESC LIMIT 1 OFFSET %s)",
-                (chat_id, chat_id, LOG_KEEP_PER_CHAT),
-            )
-    for c in changes.cases:
-        values = (
-            c.chat_id,
-            c.status,
-            c.created_at,
-            c.updated_at,
-            dumps(c.fields),
-            dumps(c.timeline),
-        )
-        if c.version == 0:
-            cur = conn.execute(
-                f"INSERT INTO cases ({CASE_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, 1) "
-                "ON CONFLICT (case_id) DO NOTHING",
-                (c.case_id, *values),
-            )
-        else:
-            cur = conn.execute(
-                "UPDATE cases SET chat_id = %s, status = %s, created_at = %s, "
-                "updated_at = %s, fields = %s, timeline = %s, version = version + 1 "
-                "WHERE case_id = %s AND version = %s",
-                (*values, c.case_id, c.version),
-            )
-        if cur.rowcount != 1:
-            found = conn.execute(
-                "SELECT version FROM cases WHERE case_id = %s", (c.case_id,)
-            ).fetchone()
-            held = int(found[0]) if found is not None else 0
-            raise VersionConflict(f"case {c.case_id}: stored version {held}, read at {c.version}")
-    for ev in changes.evidence:
-        try:
-            conn.execute(
-                "INSERT INTO evidence (case_id, media, file_id, at) VALUES (%s, %s, %s, %s)",
-                (ev.case_id, ev.media, ev.file_id, ev.at),
-            )
-        except errors.ForeignKeyViolation as exc:
-            raise UnknownCase(f"evidence for unknown case {ev.case_id}") from exc
-    if changes.misses:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO nlu_misses (chat_id, at, text, state, locale, guess) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                [
-                    (m.chat_id, m.at, no_nul(m.text), m.state, m.locale, dumps(m.guess))
-                    for m in changes.misses
-                ],
-            )
-    for item in changes.outbox:
-        row = conn.execute(
-            "INSERT INTO outbox (kind, payload, attempts, next_at, status, last_error) "
-            "VALUES (%s, %s, %s, %s, 'pending', %s) RETURNING id",
-            (
-                item.kind,
-                dumps(item.payload),
-                item.attempts,
-                item.next_at,
-                no_nul(item.last_error),
-            ),
-        ).fetchone()
-        outbox_ids.append(int(row[0]) if row is not None else 0)
-    for chat_id, name, value in changes.chat_flags:
-        set_flag(conn, chat_id, name, value)
-    forgotten = forget(conn, changes.forget_chat) if changes.forget_chat else {}
-    return Written(reminder_ids, outbox_ids, forgotten)
+    """:func:`bot.store.writes.write_changes` on PostgreSQL: its chat flags and ``/forget``
+    (below), and a foreign key's error."""
+    return writes.write_changes(
+        Dialect(conn),
+        changes,
+        now,
+        flag=lambda c, chat_id, name, value: set_flag(c.conn, chat_id, name, value),
+        erase=lambda c, chat_id: forget(c.conn, chat_id),
+        missing_case=(errors.ForeignKeyViolation,),
+    )
 
 
 def set_flag(conn: Conn, chat_id: int, name: str, value: Any) -> None:

@@ -65,6 +65,10 @@ class Dialect:
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         return self.conn.execute(to_format_style(sql), params)
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(to_format_style(sql), rows)
+
 
 class SqlStore:
     """The store methods both SQL backends run the same way."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from bot.store.base import (
@@ -22,7 +23,7 @@ from bot.store.base import (
     anonymized_fields,
     anonymized_timeline,
 )
-from bot.store.rows import CASE_COLS
+from bot.store.rows import CASE_COLS, no_nul
 
 _BOOL_FLAGS = ("blocked", "reminders_consent")
 
@@ -41,13 +42,29 @@ class Written(NamedTuple):
     forgotten: dict[str, int]
 
 
-def write_changes(conn: sqlite3.Connection, changes: Changes, now: float) -> Written:
+def write_changes(
+    conn: Any,
+    changes: Changes,
+    now: float,
+    *,
+    flag: Callable[[Any, int, str, Any], None] | None = None,
+    erase: Callable[[Any, int], dict[str, int]] | None = None,
+    missing_case: tuple[type[Exception], ...] = (sqlite3.IntegrityError,),
+) -> Written:
     """Writes every part of ``changes``; raises :class:`VersionConflict` if the conversation
     or a case was stored by someone else since it was read.
 
     ``now`` stamps reminders that carry no ``created_at``. Nothing on ``changes`` is modified:
-    the caller does that after ``COMMIT``, so a rolled-back commit leaves its objects as they were.
+    the caller does that once the transaction (or savepoint) is through, so a rolled-back commit
+    leaves its objects as they were.
+
+    One function for both SQL stores: ``conn`` is a ``sqlite3.Connection`` or a psycopg one
+    behind :class:`bot.store.sql.Dialect` (``?`` placeholders, ``RETURNING id``, which SQLite has
+    since 3.35). The dialects differ in the chat flags (``flag``), ``/forget`` (``erase``) and
+    the error a foreign key raises (``missing_case``); SQLite's are the defaults.
     """
+    flag = flag or set_flag
+    erase = erase or forget
     conv = changes.conversation
     expected = changes.expected_version
     reminder_ids: list[int] = []
@@ -90,12 +107,12 @@ def write_changes(conn: sqlite3.Connection, changes: Changes, now: float) -> Wri
                 (chat_id, kind),
             )
     for rem in changes.reminders_add:
-        cur = conn.execute(
+        row = conn.execute(
             "INSERT INTO reminders (chat_id, kind, due, payload, status, created_at) "
-            "VALUES (?, ?, ?, ?, 'pending', ?)",
+            "VALUES (?, ?, ?, ?, 'pending', ?) RETURNING id",
             (rem.chat_id, rem.kind, rem.due, dumps(rem.payload), rem.created_at or now),
-        )
-        reminder_ids.append(int(cur.lastrowid or 0))
+        ).fetchone()
+        reminder_ids.append(int(row[0]) if row is not None else 0)
     if changes.log:
         conn.executemany(
             "INSERT INTO event_log (chat_id, at, kind, state_before, state_after) "
@@ -110,7 +127,7 @@ def write_changes(conn: sqlite3.Connection, changes: Changes, now: float) -> Wri
                 (chat_id, chat_id, LOG_KEEP_PER_CHAT),
             )
     for c in changes.cases:
-        row = (
+        values = (
             c.chat_id,
             c.status,
             c.created_at,
@@ -122,14 +139,14 @@ def write_changes(conn: sqlite3.Connection, changes: Changes, now: float) -> Wri
             cur = conn.execute(
                 f"INSERT INTO cases ({CASE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, 1) "
                 "ON CONFLICT (case_id) DO NOTHING",
-                (c.case_id, *row),
+                (c.case_id, *values),
             )
         else:
             cur = conn.execute(
                 "UPDATE cases SET chat_id = ?, status = ?, created_at = ?, "
                 "updated_at = ?, fields = ?, timeline = ?, version = version + 1 "
                 "WHERE case_id = ? AND version = ?",
-                (*row, c.case_id, c.version),
+                (*values, c.case_id, c.version),
             )
         if cur.rowcount != 1:
             found = conn.execute(
@@ -143,24 +160,33 @@ def write_changes(conn: sqlite3.Connection, changes: Changes, now: float) -> Wri
                 "INSERT INTO evidence (case_id, media, file_id, at) VALUES (?, ?, ?, ?)",
                 (ev.case_id, ev.media, ev.file_id, ev.at),
             )
-        except sqlite3.IntegrityError as exc:
+        except missing_case as exc:
             raise UnknownCase(f"evidence for unknown case {ev.case_id}") from exc
     if changes.misses:
         conn.executemany(
             "INSERT INTO nlu_misses (chat_id, at, text, state, locale, guess) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            [(m.chat_id, m.at, m.text, m.state, m.locale, dumps(m.guess)) for m in changes.misses],
+            [
+                (m.chat_id, m.at, no_nul(m.text), m.state, m.locale, dumps(m.guess))
+                for m in changes.misses
+            ],
         )
     for item in changes.outbox:
-        cur = conn.execute(
+        row = conn.execute(
             "INSERT INTO outbox (kind, payload, attempts, next_at, status, last_error) "
-            "VALUES (?, ?, ?, ?, 'pending', ?)",
-            (item.kind, dumps(item.payload), item.attempts, item.next_at, item.last_error),
-        )
-        outbox_ids.append(int(cur.lastrowid or 0))
+            "VALUES (?, ?, ?, ?, 'pending', ?) RETURNING id",
+            (
+                item.kind,
+                dumps(item.payload),
+                item.attempts,
+                item.next_at,
+                no_nul(item.last_error),
+            ),
+        ).fetchone()
+        outbox_ids.append(int(row[0]) if row is not None else 0)
     for chat_id, name, value in changes.chat_flags:
-        set_flag(conn, chat_id, name, value)
-    forgotten = forget(conn, changes.forget_chat) if changes.forget_chat else {}
+        flag(conn, chat_id, name, value)
+    forgotten = erase(conn, changes.forget_chat) if changes.forget_chat else {}
     return Written(reminder_ids, outbox_ids, forgotten)
 
 
