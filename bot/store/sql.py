@@ -81,6 +81,17 @@ class SqlStore:
         """A connection in one write transaction, committed at the end, errors translated."""
         raise NotImplementedError
 
+    def next_case_id(self, prefix: str) -> str:
+        """Returns ``f"{prefix}-{n:04d}"``; the counter per prefix is bumped in a transaction."""
+        with self._write() as conn:
+            row = conn.execute(
+                "INSERT INTO case_counters (prefix, n) VALUES (?, 1) "
+                "ON CONFLICT (prefix) DO UPDATE SET n = case_counters.n + 1 RETURNING n",
+                (prefix,),
+            ).fetchone()
+        assert row is not None  # an upsert with RETURNING always returns its row
+        return f"{prefix}-{int(row[0]):04d}"
+
     def load(self, chat_id: int) -> Conversation | None:
         """Returns the shopper's conversation, or ``None``."""
         with self._read() as conn:

@@ -128,33 +128,9 @@ class SqliteStore(SqlStore):
         now = time.time()
         with self._tx() as conn:
             written = write_changes(conn, changes, now)
-        # Committed: reflect the store's assignments on the caller's objects.
-        changes.forgotten = written.forgotten
-        conv = changes.conversation
-        if conv is not None:
-            conv.version = changes.expected_version + 1
-        for case in changes.cases:
-            case.version += 1
-        for rem, rid in zip(changes.reminders_add, written.reminder_ids, strict=True):
-            rem.id = rid
-            rem.status = "pending"
-            if not rem.created_at:
-                rem.created_at = now
-        for item, oid in zip(changes.outbox, written.outbox_ids, strict=True):
-            item.id = oid
-            item.status = "pending"
+        written.reflect(changes, now)
 
     # -- cases --------------------------------------------------------------------------------
-
-    def next_case_id(self, prefix: str) -> str:
-        """Returns ``f"{prefix}-{n:04d}"``; the counter per prefix is bumped in a transaction."""
-        with self._tx() as conn:
-            row = conn.execute(
-                "INSERT INTO case_counters (prefix, n) VALUES (?, 1) "
-                "ON CONFLICT (prefix) DO UPDATE SET n = n + 1 RETURNING n",
-                (prefix,),
-            ).fetchone()
-        return f"{prefix}-{int(row[0]):04d}"
 
     # -- reminders ----------------------------------------------------------------------------
 

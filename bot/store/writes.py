@@ -41,6 +41,24 @@ class Written(NamedTuple):
     outbox_ids: list[int]
     forgotten: dict[str, int]
 
+    def reflect(self, changes: Changes, now: float) -> None:
+        """Puts what the store assigned on the caller's objects, once the write went through:
+        the versions, the new reminders' and outbox items' ids, the ``/forget`` counts."""
+        changes.forgotten = self.forgotten
+        conv = changes.conversation
+        if conv is not None:
+            conv.version = changes.expected_version + 1
+        for case in changes.cases:
+            case.version += 1
+        for rem, rid in zip(changes.reminders_add, self.reminder_ids, strict=True):
+            rem.id = rid
+            rem.status = "pending"
+            if not rem.created_at:
+                rem.created_at = now
+        for item, oid in zip(changes.outbox, self.outbox_ids, strict=True):
+            item.id = oid
+            item.status = "pending"
+
 
 def write_changes(
     conn: Any,
