@@ -16,6 +16,7 @@ import pytest
 
 from bot.service import Service
 from bot.tg.app import build_application
+from bot.tg.operators import install
 from bot.tg.queue import QueueWorker
 from tests.e2e.harness import FAST, engine, settings_for
 from tests.fakes.bot_api import FakeBotAPI
@@ -24,14 +25,16 @@ SECRET = "queue-test-secret"
 
 
 @asynccontextmanager
-async def worker_on(bot_api: FakeBotAPI, pg_url: str, tmp_path: Path) -> AsyncIterator[QueueWorker]:
+async def worker_on(
+    bot_api: FakeBotAPI, pg_url: str, tmp_path: Path, **extra: str
+) -> AsyncIterator[QueueWorker]:
     from bot.store.postgres import PostgresStore
 
     store = PostgresStore(pg_url, max_size=12)
     service = Service(engine(), store)
-    app = build_application(
-        settings_for(bot_api, tmp_path), engine(), store, limits=FAST, service=service
-    )
+    settings = settings_for(bot_api, tmp_path, **extra)
+    app = build_application(settings, engine(), store, limits=FAST, service=service)
+    install(app, service, settings)  # the agent desk, as production wires it
     worker = QueueWorker(app, service, store, secret=SECRET, database_url=pg_url, poll=0.05)
     await app.initialize()
     await worker.start()
@@ -149,3 +152,33 @@ async def test_a_wrong_secret_or_a_body_that_is_no_update_is_refused_unstored(
         assert await worker.on_delivery(b"not json", SECRET) == 400
         assert await worker.on_delivery(b'{"no": "update_id"}', SECRET) == 400
         assert rows(worker, "SELECT count(*) FROM inbox") == [(0,)]
+
+
+async def test_a_shopper_reaches_an_agent_and_the_agent_reaches_the_shopper(
+    bot_api: FakeBotAPI, pg_url: str, tmp_path: Path
+) -> None:
+    shopper = bot_api.user(7005, "Lu")
+    agent = bot_api.user(7006, "Agent", username="agent_q")
+    group = bot_api.group("Ops", members=(agent,))
+    async with worker_on(bot_api, pg_url, tmp_path, OPERATOR_CHAT_ID=str(group.id)) as worker:
+        for typed in ("/start", "卖家拒绝退款", "P7123456789012345678"):
+            shopper.send_text(typed)
+            await deliver(bot_api, worker)
+            await bot_api.wait_for_messages(shopper.id, 1, timeout=10)
+        shopper.send_text("找人工")
+        await deliver(bot_api, worker)
+        # The case card goes to the operators' group (the desk's work after the commit) ...
+        (card,) = await bot_api.wait_for_messages(group.id, 1, timeout=10)
+        assert "C-" in card.text and "P7123456789012345678" in card.text
+        await bot_api.wait_until(
+            lambda: any("人工客服" in (m.text or "") for m in bot_api.sent(shopper.id)),
+            what="the shopper told an agent has the case",
+        )
+        # ... and an agent's answer in the group (an update the handlers take) reaches the shopper.
+        agent.send_text("您好，我来处理", group, reply_to=card.message_id)
+        await deliver(bot_api, worker)
+        await bot_api.wait_until(
+            lambda: any("您好，我来处理" in (m.text or "") for m in bot_api.sent(shopper.id)),
+            timeout=10,
+            what="the agent's words relayed",
+        )
