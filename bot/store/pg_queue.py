@@ -106,9 +106,11 @@ def claim_update(conn: Conn) -> Claimed | None:
 
 
 def finish_update(conn: Conn, update_id: int, now: float, status: str = "done") -> None:
-    """Marks a taken update applied (``done``) or given up (``failed``)."""
+    """Marks a taken update applied (``done``) or given up (``failed``), and drops its body:
+    the update's text, names and files are the shopper's, and once applied only its
+    ``update_id`` is needed (to recognise a re-delivery), not what it said."""
     conn.execute(
-        "UPDATE inbox SET status = %s, done_at = %s WHERE update_id = %s",
+        "UPDATE inbox SET status = %s, done_at = %s, body = '' WHERE update_id = %s",
         (status, now, update_id),
     )
 
@@ -230,10 +232,11 @@ def finish_send(
     conn: Conn, send_id: int, status: str, now: float, error: str = "", owner: int | None = None
 ) -> bool:
     """Marks a call ``sent``, ``failed`` or ``dropped`` (the chat blocked the bot); with
-    ``owner``, only while that worker still has it. Returns whether it changed."""
+    ``owner``, only while that worker still has it. Returns whether it changed. The call's
+    parameters (the message text) are not kept once it is settled."""
     cur = conn.execute(
-        "UPDATE sends SET status = %s, sent_at = %s, last_error = %s, attempts = attempts + 1 "
-        "WHERE id = %s AND status IN ('pending', 'sending') "
+        "UPDATE sends SET status = %s, sent_at = %s, last_error = %s, attempts = attempts + 1, "
+        "params = '{}' WHERE id = %s AND status IN ('pending', 'sending') "
         "AND (%s::integer IS NULL OR owner = %s)",
         (status, now, error[:200], send_id, owner, owner),
     )
@@ -253,7 +256,7 @@ def retry_send(conn: Conn, send_id: int, next_at: float, error: str) -> None:
 def drop_chat_sends(conn: Conn, chat_id: int, now: float) -> int:
     """Drops every open call to a chat that blocked the bot; returns how many."""
     cur = conn.execute(
-        "UPDATE sends SET status = 'dropped', sent_at = %s "
+        "UPDATE sends SET status = 'dropped', sent_at = %s, params = '{}' "
         "WHERE chat_id = %s AND status IN ('pending', 'sending')",
         (now, chat_id),
     )
