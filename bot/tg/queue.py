@@ -11,8 +11,9 @@ Each worker process runs, on one event loop:
   (:func:`bot.store.pg_queue.claim_update`) and, in that same transaction, runs it through the
   engine (:meth:`bot.service.Service.apply`), writes the conversation, and queues the replies
   in ``sends``; one commit;
-- **senders**: each takes the next call of some chat from ``sends`` and makes it while holding
-  the row lock, then marks it sent, in one transaction;
+- **the dispatcher**: keeps up to ``QUEUE_SENDERS`` calls from ``sends`` in flight (each the
+  next call of its chat, marked ``sending`` by this worker, made with no connection held) and
+  settles the finished ones in the transaction that takes the next;
 - **reminders**: due reminders are claimed, run and queued the same way, exactly once;
 - one loop of each kind polls the tables when idle; a loop that found work wakes the next
   idle one, so more join while there is more to do.
@@ -129,7 +130,7 @@ class Wakeup:
     """Wakes one idle loop per call, not all of them: a herd of claim queries for one new row
     cost more CPU than the work itself (measured: 9 ms per update with four appliers and eight
     senders woken by every notification). A loop that found work wakes the next idle one, so
-    more loops join while there is more to do."""
+    more loops join while there is more to do. Call it from the event loop's thread only."""
 
     def __init__(self, limit: int) -> None:
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -240,7 +241,9 @@ class QueueWorker:
         if isinstance(step, _Handover):
             try:
                 await self.app.process_update(step.update)
-                await asyncio.to_thread(q.finish_update, step.tx.conn, step.claimed.update_id, 0.0)
+                await asyncio.to_thread(
+                    q.finish_update, step.tx.conn, step.claimed.update_id, time.time()
+                )
             except BaseException as exc:
                 await asyncio.to_thread(step.manager.__exit__, type(exc), exc, exc.__traceback__)
                 raise
@@ -338,13 +341,13 @@ class QueueWorker:
             if extra:
                 calls = message_calls(chat_id, one_message_per_turn(extra))
                 await asyncio.to_thread(self._queue, chat_id, calls)
+                self._sends.wake()
         except Exception:
             log.exception("agent work failed case=%s", outcome.conversation.case_id or "-")
 
     def _queue(self, chat_id: int, calls: list[tuple[str, dict[str, Any]]]) -> None:
         with self.store.transaction() as tx:
             q.add_sends(tx.conn, chat_id, calls, time.time(), None)
-        self._sends.wake()
 
     # -- sending ----------------------------------------------------------------------------------
 
@@ -436,7 +439,6 @@ class QueueWorker:
             outcome = self.service.apply(tx, reminder.chat_id, reminder_event(reminder)(now), now)
             calls = message_calls(reminder.chat_id, one_message_per_turn(outcome.replies))
             q.add_sends(tx.conn, reminder.chat_id, calls, now.timestamp(), None)
-        self._sends.wake()
         log.info(
             "reminder %d (%s) queued for chat=%s",
             reminder.id,
@@ -494,7 +496,10 @@ class QueueWorker:
         self._tasks.append(loop.create_task(self._dispatch(), name="send"))
 
         async def remind() -> bool:
-            return await asyncio.to_thread(self.remind_next)
+            queued = await asyncio.to_thread(self.remind_next)
+            if queued:
+                self._sends.wake()  # on the event loop: Wakeup's futures are not thread-safe
+            return queued
 
         self._tasks.append(
             loop.create_task(self._loop(remind, None, self.reminder_poll, "reminders"))
