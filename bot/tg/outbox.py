@@ -15,13 +15,12 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from telegram import Bot
-from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.engine.effects import Toast
 from bot.engine.model import Outcome, Reply
 from bot.engine.replies import tg_len
-from bot.tg.send import TEXT_LIMIT, keyboard_json, split_text, strips_keyboard
+from bot.tg.send import TEXT_LIMIT, message_params, split_text, strips_keyboard
 from bot.tg.transport import may_repeat
 
 log = logging.getLogger(__name__)
@@ -30,7 +29,6 @@ Call = tuple[str, dict[str, Any]]
 #: What became of a call: sent; failed for good; the chat blocked the bot; try again later.
 Result = Literal["sent", "failed", "blocked", "retry"]
 
-_NO_PREVIEW = {"is_disabled": True}
 #: Attempts at a call that certainly did not reach Telegram before it is given up.
 MAX_ATTEMPTS = 5
 
@@ -59,28 +57,20 @@ def plan_calls(
 
 
 def message_calls(chat_id: int, replies: Sequence[Reply], tapped: int | None = None) -> list[Call]:
-    """The ``sendMessage``/``editMessageText`` calls of ``replies`` (long texts split)."""
+    """The ``sendMessage``/``editMessageText`` calls of ``replies`` (long texts split), with the
+    parameters :func:`bot.tg.send.send_text` would send."""
     calls: list[Call] = []
     for reply in replies:
         if not reply.text:
             continue  # a keyboard removal (planned after the replies) or nothing to send
-        base: dict[str, Any] = {"chat_id": chat_id, "link_preview_options": _NO_PREVIEW}
-        if reply.html:
-            base["parse_mode"] = ParseMode.HTML.value
         if reply.mode == "edit" and tapped is not None and tg_len(reply.text) <= TEXT_LIMIT:
-            edit = {**base, "message_id": tapped, "text": reply.text}
-            markup = keyboard_json(reply.buttons)
-            if markup is not None:
-                edit["reply_markup"] = markup
+            edit = message_params(chat_id, reply.text, reply.html, reply.buttons, message_id=tapped)
             calls.append(("editMessageText", edit))
             continue
         parts = split_text(reply.text)
         for index, part in enumerate(parts):
-            params = {**base, "text": part}
-            markup = keyboard_json(reply.buttons) if index == len(parts) - 1 else None
-            if markup is not None:
-                params["reply_markup"] = markup
-            calls.append(("sendMessage", params))
+            rows = reply.buttons if index == len(parts) - 1 else ()
+            calls.append(("sendMessage", message_params(chat_id, part, reply.html, rows)))
     return calls
 
 

@@ -103,13 +103,23 @@ async def send_text(
     keyboard or parsing the returned ``Message`` (nothing reads it): measured 0.27 → 0.04 ms of
     PTB's own CPU per message (docs/performance.md). Rate limits, retries and errors are PTB's
     as for ``send_message``."""
-    params: dict[str, Any] = {"chat_id": chat_id, "text": text, "link_preview_options": _NO_PREVIEW}
+    await bot.do_api_request("sendMessage", api_kwargs=message_params(chat_id, text, html, rows))
+
+
+def message_params(
+    chat_id: int, text: str, html: bool, rows: Sequence[Sequence[Button]], **extra: Any
+) -> dict[str, Any]:
+    """The Bot API parameters of one message's text (``sendMessage``, or ``editMessageText``
+    with ``message_id`` in ``extra``): no link previews, HTML when asked, the keyboard as JSON.
+    The queue workers store exactly these (:mod:`bot.tg.outbox`)."""
+    params: dict[str, Any] = {"chat_id": chat_id, **extra, "text": text}
+    params["link_preview_options"] = _NO_PREVIEW
     if html:
         params["parse_mode"] = ParseMode.HTML.value
     markup = keyboard_json(rows)
     if markup is not None:
         params["reply_markup"] = markup
-    await bot.do_api_request("sendMessage", api_kwargs=params)
+    return params
 
 
 def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
