@@ -154,8 +154,8 @@ def _prepare(settings: Settings) -> tuple[EngineLike, Store] | int:
         return 2
     url = settings.database_url
     # A webhook worker's connections (bot/tg/queue.py): one per applier (held while it applies
-    # an update), a few for the senders' short transactions, the receiver, reminders and the
-    # hook; the LISTEN connection and the one holding the worker's lock are their own.
+    # an update), a few for the dispatcher's short transactions, the receiver, reminders and the
+    # hook; the one holding the worker's advisory lock is its own.
     pool = settings.queue_appliers + 8
     try:
         store = open_store(settings.data_dir, database_url=url, pool_size=pool)
